@@ -288,7 +288,10 @@ static void deadline_fire(qc__timer *t, qc__batch *b)
 static void ctx_free(qc_ctx *ctx)
 {
 	qc_clock *c = ctx->clock;
-	if (flag_has(ctx, QC_F_LINKED | QC_F_TIMER | QC_F_REG)) {
+	/* Acquire, pairing with flag_clear: a canceller that has just
+	 * unlinked ctx in its walk is then done reading it. */
+	if (atomic_load_explicit(&ctx->flags, memory_order_acquire) &
+	    (QC_F_LINKED | QC_F_TIMER | QC_F_REG)) {
 		qc__clock_lock(c);
 		unlink_locked(ctx);
 		if (flag_has(ctx, QC_F_TIMER))
@@ -316,6 +319,17 @@ static void ctx_unref(qc_ctx *ctx)
 		ctx_free(ctx);
 		ctx = parent;
 	}
+}
+
+void qc__ctx_ref(qc_ctx *ctx)
+{
+	if (ctx && ctx->kind != QC_KIND_ROOT)
+		atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+}
+
+void qc__ctx_unref(qc_ctx *ctx)
+{
+	ctx_unref(ctx);
 }
 
 static void die_bad_release(const qc_ctx *ctx, const char *what)

@@ -31,20 +31,32 @@ typedef struct qc_chan_case {
 } qc_chan_case;
 
 /* qc_chan_new: a channel of elements of elem_size bytes holding up to
- * capacity of them. Returns it (free with qc_chan_free), or NULL with errno
- * EINVAL (elem_size 0, or elem_size * capacity overflows) or ENOMEM. */
+ * capacity of them (0: a rendezvous). Returns it (free with qc_chan_free),
+ * or NULL with errno EINVAL (elem_size 0, or elem_size * capacity
+ * overflows) or ENOMEM. Thread safety: safe; does not block. */
 QC_API qc_chan *qc_chan_new(size_t elem_size, size_t capacity);
 
-/* qc_chan_send: copies *elem into ch, waiting for room (or a receiver).
- * Returns 0, EPIPE (closed), qc_err(ctx) if ctx is done first, EINVAL. */
+/*
+ * qc_chan_send: copies *elem (elem_size bytes, borrowed for the call) into
+ * ch, waiting for room or, at capacity 0, for a receiver to take it.
+ * Returns 0 once the element is in the buffer or with a receiver; EPIPE
+ * (closed, also while waiting); qc_err(ctx) if ctx is done at entry or
+ * before the element was taken (then nothing was sent); EINVAL (NULL
+ * arguments); ENOMEM (ctx could not record the waiter). Thread safety:
+ * safe; blocks, and parks the caller inside a harness.
+ */
 QC_API int qc_chan_send(qc_ctx *ctx, qc_chan *ch, const void *elem);
 
 /* qc_chan_recv: copies the oldest element into *elem (NULL: discard it).
- * Returns 0, EPIPE (closed and drained), qc_err(ctx), EINVAL. */
+ * Returns 0; EPIPE (closed and drained); qc_err(ctx) if ctx is done at entry
+ * or before an element arrived (then nothing was taken); EINVAL (NULL ctx or
+ * ch); ENOMEM. Thread safety: safe; blocks, and parks the caller inside a
+ * harness. */
 QC_API int qc_chan_recv(qc_ctx *ctx, qc_chan *ch, void *elem);
 
-/* qc_chan_try_send / qc_chan_try_recv: as above without waiting: EAGAIN
- * when they would block. */
+/* qc_chan_try_send / qc_chan_try_recv: as above without waiting: 0, EAGAIN
+ * when they would block, EPIPE, or EINVAL (NULL ch, or NULL elem to send).
+ * Thread safety: safe; do not block. */
 QC_API int qc_chan_try_send(qc_chan *ch, const void *elem);
 QC_API int qc_chan_try_recv(qc_chan *ch, void *elem);
 
@@ -52,21 +64,35 @@ QC_API int qc_chan_try_recv(qc_chan *ch, void *elem);
  * qc_chan_select: waits until one of the n cases can proceed, performs it
  * and writes its index to *chosen. Returns 0, or EPIPE with *chosen set (a
  * send on a closed channel, or a receive on a closed drained one), or
- * qc_err(ctx) with no case taken, or EINVAL (NULL arguments, n == 0, a bad
- * op). When several cases are ready, the lowest index wins.
+ * qc_err(ctx) with no case taken (ctx done at entry or while waiting), or
+ * EINVAL (NULL ctx, cases or chosen, n == 0 or n > 2^30, a NULL channel, a
+ * bad op, a send with a NULL elem), or ENOMEM (n > 8 needs a little heap;
+ * or ctx could not record the waiter). When several cases are ready the
+ * lowest index wins; while waiting, the first partner to come wins and the
+ * other cases are withdrawn untouched. A channel may appear in several
+ * cases. *chosen is written only with 0 or EPIPE. Thread safety: safe;
+ * blocks, and parks the caller inside a harness.
  */
 QC_API int qc_chan_select(qc_ctx *ctx, qc_chan_case *cases, size_t n,
 			  size_t *chosen);
 
-/* qc_chan_close: no more sends; wakes every waiter. Closing twice or NULL:
- * no-op. */
+/* qc_chan_close: no more sends; every waiting sender and receiver returns
+ * EPIPE (receivers wait only on an empty buffer). Closing twice or NULL:
+ * no-op. Thread safety: safe; does not block. */
 QC_API void qc_chan_close(qc_chan *ch);
 
-/* qc_chan_len: elements buffered now (0 for NULL). */
+/* qc_chan_len: elements buffered now (0 for NULL). Thread safety: safe. */
 QC_API size_t qc_chan_len(qc_chan *ch);
 
+/* qc_chan_waiters: the number of operations blocked on ch now (a select
+ * counts once per case on ch; 0 for NULL), for tests that must know a
+ * thread is waiting before they act. Thread safety: safe; does not block. */
+QC_API size_t qc_chan_waiters(qc_chan *ch);
+
 /* qc_chan_free: frees ch. Accepts NULL (0). EBUSY while threads wait on it
- * (nothing freed). */
+ * (nothing freed); threads already woken (by a partner, close or their
+ * context) but not yet returned are waited for, briefly. Thread safety:
+ * not with other calls on ch except those leaving. */
 QC_API int qc_chan_free(qc_chan *ch);
 
 QC_END_DECLS

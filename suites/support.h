@@ -1,0 +1,59 @@
+/*
+ * support.h: helpers shared by quiesce's own Check suites (never installed).
+ *
+ * Real time here is only ever a guard against hangs or a way to make a
+ * race likely; a test's verdict never depends on how long something took,
+ * except for strict lower bounds.
+ */
+#ifndef QC_SUITES_SUPPORT_H
+#define QC_SUITES_SUPPORT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <quiesce/time.h>
+
+/* QCS_SANITIZED: 1 in a sanitizer build, where some deliberate misuse
+ * (a huge malloc, unlocking a mutex one does not hold) is itself reported
+ * and must be left out. */
+#if defined(QC_SANITIZER_BUILD) || defined(__SANITIZE_THREAD__) || \
+    defined(__SANITIZE_ADDRESS__)
+#define QCS_SANITIZED 1
+#else
+#define QCS_SANITIZED 0
+#endif
+
+/* qcs_multiplier: QC_TIME_MULTIPLIER if set, else 20 under valgrind, 5 in a
+ * sanitizer build, else 1 (the library's rule). */
+int qcs_multiplier(void);
+
+/* qcs_on_valgrind: true when running under valgrind. */
+bool qcs_on_valgrind(void);
+
+/* qcs_slow: true under valgrind or a sanitizer: scale stress sizes down. */
+bool qcs_slow(void);
+
+/* qcs_now: the raw CLOCK_MONOTONIC in ns (never faked by libfaketime). */
+qc_time qcs_now(void);
+
+/* qcs_guard: d times the multiplier (a real-time give-up bound). */
+qc_duration qcs_guard(qc_duration d);
+
+/* qcs_nap: sleeps d of real time. Only to make a race likely. */
+void qcs_nap(qc_duration d);
+
+/* qcs_thread_start: a joinable thread on a small stack (QC_THREAD_STACK
+ * bytes if set, else 256 KiB), so that hundreds fit under valgrind.
+ * Returns 0 or pthread_create's error. */
+int qcs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* qcs_wait_for: polls pred(arg) until it is true (returns true) or guard of
+ * real time (scaled by qcs_multiplier) has passed (returns false). */
+bool qcs_wait_for(bool (*pred)(void *), void *arg, qc_duration guard);
+
+/* qcs_join_within: joins t if it finishes within guard (scaled); *done is
+ * the thread's own "finished" flag (set last thing). Returns false, leaving
+ * the thread running, if it did not. */
+bool qcs_join_within(pthread_t t, const int *done, qc_duration guard);
+
+#endif /* QC_SUITES_SUPPORT_H */
