@@ -21,6 +21,7 @@
 
 #include "internal.h"
 #include "park.h"
+#include "timeshim.h"
 
 void qc__assert_fail(const char *what, const char *file, int line)
 {
@@ -47,11 +48,12 @@ qc_time qc__now_raw(void)
 	return (qc_time)ts.tv_sec * QC_SECOND + ts.tv_nsec;
 }
 
-/* The process's CLOCK_MONOTONIC through libc (faked under libfaketime). */
+/* The process's CLOCK_MONOTONIC through libc (faked under libfaketime),
+ * never through quiesce's own virtual definition. */
 static qc_time now_monotonic(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	qc__real_clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (qc_time)ts.tv_sec * QC_SECOND + ts.tv_nsec;
 }
 

@@ -205,6 +205,13 @@ void qc__clock_foreach_live(qc_clock *c, void (*fn)(qc_ctx *, void *),
  * real-clock harness is live). Contexts created before are not listed. */
 void qc__clock_set_track(qc_clock *c, bool on);
 
+/* qc__ctx_ref / qc__ctx_unref: an internal (not user) reference, so that
+ * a harness can keep a context alive for its reports without it counting as
+ * a user's lost reference. No-ops on roots. qc__ctx_unref frees the context
+ * when it drops the last reference of any kind. */
+void qc__ctx_ref(qc_ctx *ctx);
+void qc__ctx_unref(qc_ctx *ctx);
+
 /* The root of c, created and freed with it. */
 qc_ctx *qc__root_new(qc_clock *c);
 void qc__root_free(qc_ctx *root);
