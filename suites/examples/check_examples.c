@@ -41,8 +41,9 @@ START_TEST(test_examples_good_passes)
 	const qc_example *ex = ex_catalogue[_i];
 	ex_verdict v;
 	bool caught = ex_run(ex, false, &v);
-	ck_assert_msg(!caught, "%s: GOOD version flagged (quiet %d, leaks %d, "
-			       "wrong %d; %s)\n%s",
+	ck_assert_msg(!caught,
+		      "%s: GOOD version flagged (quiet %d, leaks %d, "
+		      "wrong %d; %s)\n%s",
 		      ex->name, v.quiet, v.leaks, v.wrong, v.note, v.report);
 	ex_verdict_free(&v);
 }

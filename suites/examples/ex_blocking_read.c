@@ -16,17 +16,16 @@
 
 static int pipefd[2];
 
-/* BAD: checks its context, but only between reads. */
+/* BAD: checks its context, but only after each blocking read. */
 static int reader_bad(qc_ctx *ctx, void *arg)
 {
 	(void)arg;
 	char buf[64];
-	while (qc_err(ctx) == 0) {
+	for (;;) {
 		ssize_t n = read(pipefd[0], buf, sizeof buf);
-		if (n <= 0)
-			break;
+		if (n <= 0 || qc_err(ctx))
+			return qc_err(ctx);
 	}
-	return 0;
 }
 
 /* GOOD: the read itself ends when the context does. */
@@ -50,18 +49,19 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	qc_ctx *ctx = qc_with_cancel(qc_h_ctx(h));
 	qc_ctx_set_name(ctx, "session");
 	qc_h_spawn(h, ctx, "msg-reader", bad ? reader_bad : reader_good, NULL);
+	qc_release(ctx);
 	qc_h_cancel(h);
-	ex_judge(h, 100 * QC_MILLISECOND, v);
+	ex_quiet(h, 100 * QC_MILLISECOND, v);
 	close(pipefd[1]); /* EOF unblocks the BAD reader */
 	qc_h_expect_quiet(h, QC_SECOND);
 	close(pipefd[0]);
-	qc_release(ctx);
+	ex_leaks(h, v);
 }
 
 const qc_example ex_blocking_read = {
-	.name = "blocking-read",
-	.bug = "read() on a pipe ignores the context",
-	.run = run,
-	.opts = {.guard = 200 * QC_MILLISECOND},
-	.expect = {"\"msg-reader\"", "blocked in read", "pipe", "\"session\""},
+    .name = "blocking-read",
+    .bug = "read() on a pipe ignores the context",
+    .run = run,
+    .opts = {.guard = 200 * QC_MILLISECOND},
+    .expect = {"\"msg-reader\"", "blocked in read", "pipe", "\"session\""},
 };

@@ -43,17 +43,18 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	qc_ctx *ctx = qc_with_cancel(qc_h_ctx(h));
 	qc_ctx_set_name(ctx, "job");
 	qc_h_spawn(h, ctx, "indexer", bad ? indexer_bad : indexer_good, &job);
-	qc_h_cancel(h); /* the request is over */
-	ex_judge(h, 100 * QC_MILLISECOND, v);
+	qc_release(ctx); /* the thread holds its own reference */
+	qc_h_cancel(h);	 /* the request is over */
+	ex_quiet(h, 100 * QC_MILLISECOND, v);
 	atomic_store(&job.stop, true); /* unblock the BAD version */
 	qc_h_expect_quiet(h, QC_SECOND);
-	qc_release(ctx);
+	ex_leaks(h, v);
 }
 
 const qc_example ex_busy = {
-	.name = "busy-worker",
-	.bug = "worker loop never checks its context",
-	.run = run,
-	.opts = {.guard = 200 * QC_MILLISECOND},
-	.expect = {"\"indexer\"", "running", "\"job\"", "ex_busy.c"},
+    .name = "busy-worker",
+    .bug = "worker loop never checks its context",
+    .run = run,
+    .opts = {.guard = 200 * QC_MILLISECOND},
+    .expect = {"\"indexer\"", "running", "\"job\"", "ex_busy.c"},
 };

@@ -58,7 +58,9 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	qc_ctx *req = qc_with_timeout(qc_h_ctx(h), 10 * QC_SECOND);
 	qc_ctx_set_name(req, "request");
 	qc_h_spawn(h, req, "handler", handle, NULL);
-	ex_judge(h, 15 * QC_SECOND, v); /* waits out the whole request */
+	qc_release(req);
+	ex_quiet(h, 15 * QC_SECOND, v); /* waits out the whole request */
+	ex_leaks(h, v);
 	qc_time s = out.start;
 	bool ok = out.auth_deadline == s + 2 * QC_SECOND &&
 		  out.db_deadline == s + 6 * QC_SECOND &&
@@ -71,12 +73,11 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	snprintf(v->note, sizeof v->note,
 		 "db deadline +%s (want +6s), answer from %s, error %d", db,
 		 out.source ? out.source : "nowhere", out.err);
-	qc_release(req);
 }
 
 const qc_example ex_nested_timeouts = {
-	.name = "nested-timeouts",
-	.bug = "a step without its own budget eats the request",
-	.run = run,
-	.expect = {NULL},
+    .name = "nested-timeouts",
+    .bug = "a step without its own budget eats the request",
+    .run = run,
+    .expect = {NULL},
 };

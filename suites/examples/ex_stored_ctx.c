@@ -74,14 +74,15 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	v->wrong = conn.dropped > 0;
 	qc_ctx *stored = conn.ctx;
 	(bad ? conn_close_bad : conn_close_good)(&conn);
-	ex_judge(h, QC_SECOND, v);
+	ex_quiet(h, QC_SECOND, v);
+	ex_leaks(h, v);
 	if (bad)
 		qc_release(stored); /* what the BAD code never does */
 }
 
 const qc_example ex_stored_ctx = {
-	.name = "stored-ctx",
-	.bug = "request context kept in a long-lived struct",
-	.run = run,
-	.expect = {"\"request\"", "ex_stored_ctx.c"},
+    .name = "stored-ctx",
+    .bug = "request context kept in a long-lived struct",
+    .run = run,
+    .expect = {"\"request\"", "ex_stored_ctx.c"},
 };

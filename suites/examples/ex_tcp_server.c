@@ -79,20 +79,21 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	if (connect(client, (struct sockaddr *)&a, sizeof a) != 0 ||
 	    write(client, "hello", 5) != 5 || read(client, echo, 5) != 5)
 		v->wrong = true;
-	snprintf(v->note, sizeof v->note, "client got \"%.5s\" back, stays idle",
-		 echo);
+	snprintf(v->note, sizeof v->note,
+		 "client got \"%.5s\" back, stays idle", echo);
+	qc_release(srv);
 	qc_h_cancel(h); /* graceful shutdown */
-	ex_judge(h, 500 * QC_MILLISECOND, v);
+	ex_quiet(h, 500 * QC_MILLISECOND, v);
 	close(client); /* EOF ends the BAD handler */
 	qc_h_expect_quiet(h, QC_SECOND);
 	close(listen_fd);
-	qc_release(srv);
+	ex_leaks(h, v);
 }
 
 const qc_example ex_tcp_server = {
-	.name = "tcp-server",
-	.bug = "handler read() ignores shutdown",
-	.run = run,
-	.opts = {.guard = 300 * QC_MILLISECOND},
-	.expect = {"\"handler\"", "blocked in read", "socket", "\"conn\""},
+    .name = "tcp-server",
+    .bug = "handler read() ignores shutdown",
+    .run = run,
+    .opts = {.guard = 300 * QC_MILLISECOND},
+    .expect = {"\"handler\"", "blocked in read", "socket", "\"conn\""},
 };

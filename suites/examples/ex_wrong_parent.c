@@ -55,17 +55,18 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 		 "at the request's deadline (+500ms) the lookup's context "
 		 "was %s",
 		 e == ETIMEDOUT ? "done (ETIMEDOUT)" : "still live");
-	ex_judge(h, 100 * QC_MILLISECOND, v);
+	qc_release(req);
+	ex_quiet(h, 100 * QC_MILLISECOND, v);
 	qc_cancel(call); /* unblock the BAD lookup */
 	qc_h_expect_quiet(h, QC_SECOND);
 	qc_release(call);
-	qc_release(req);
+	ex_leaks(h, v);
 }
 
 const qc_example ex_wrong_parent = {
-	.name = "wrong-parent",
-	.bug = "helper derives its timeout from qc_background()",
-	.run = run,
-	.opts = {.guard = 200 * QC_MILLISECOND},
-	.expect = {"wrong parent", "ex_wrong_parent.c", "\"lookup\""},
+    .name = "wrong-parent",
+    .bug = "helper derives its timeout from qc_background()",
+    .run = run,
+    .opts = {.guard = 200 * QC_MILLISECOND},
+    .expect = {"wrong parent", "ex_wrong_parent.c", "\"lookup\""},
 };

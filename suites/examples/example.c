@@ -16,13 +16,20 @@ static qc_duration real_now(void)
 	return (qc_duration)ts.tv_sec * QC_SECOND + ts.tv_nsec;
 }
 
-void ex_judge(qc_h *h, qc_duration bound, ex_verdict *v)
+void ex_quiet(qc_h *h, qc_duration bound, ex_verdict *v)
 {
 	v->quiet = qc_h_expect_quiet(h, bound);
-	/* Leaks are judged only once quiet: running threads still hold
+	free(v->report);
+	v->report = strdup(qc_h_report(h));
+}
+
+void ex_leaks(qc_h *h, ex_verdict *v)
+{
+	/* Leaks are judged only once quiet: threads that still run hold
 	 * what they use. */
-	if (v->quiet == 0)
-		v->leaks = qc_h_check_leaks(h);
+	if (v->quiet != 0)
+		return;
+	v->leaks = qc_h_check_leaks(h);
 	free(v->report);
 	v->report = strdup(qc_h_report(h));
 }
