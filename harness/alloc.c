@@ -12,12 +12,18 @@
 #include "alloc.h"
 
 static _Atomic long fail_countdown = -1; /* -1: injection off */
+/* Counted with a relaxed load and store, not a locked add (one more
+ * store-buffer drain per allocation): exact on one thread, approximate when
+ * threads allocate concurrently. */
 static _Atomic long alloc_count;
 
 /* True if this allocation must fail. */
 static int injected_failure(void)
 {
-	atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+	atomic_store_explicit(
+		&alloc_count,
+		atomic_load_explicit(&alloc_count, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	long left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
 	while (left >= 0) {
 		if (left == 0)

@@ -57,28 +57,6 @@ static qc_time now_monotonic(void)
 	return (qc_time)ts.tv_sec * QC_SECOND + ts.tv_nsec;
 }
 
-void qc__clock_lock(qc_clock *c)
-{
-	int e = pthread_mutex_lock(&c->mu);
-	QC_ASSERT(e == 0);
-}
-
-void qc__clock_unlock(qc_clock *c)
-{
-	int e = pthread_mutex_unlock(&c->mu);
-	QC_ASSERT(e == 0);
-}
-
-static void mutex_init(pthread_mutex_t *mu)
-{
-	pthread_mutexattr_t a;
-	pthread_mutexattr_init(&a);
-#ifdef QC_DEBUG
-	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-	pthread_mutex_init(mu, &a);
-	pthread_mutexattr_destroy(&a);
-}
 
 /* ------------------------------------------------------------ the heap */
 
@@ -123,7 +101,7 @@ static void sift_down(qc_clock *c, size_t i)
 	heap_place(c, i, t);
 }
 
-static void real_thread_kick(qc_clock *c, bool new_top);
+static void real_thread_kick(qc_clock *c, qc_time when);
 
 int qc__timer_arm_locked(qc_clock *c, qc__timer *t, qc_time when)
 {
@@ -141,7 +119,7 @@ int qc__timer_arm_locked(qc_clock *c, qc__timer *t, qc_time when)
 	heap_place(c, c->nheap++, t);
 	sift_up(c, t->idx);
 	if (!c->is_virtual)
-		real_thread_kick(c, t->idx == 0);
+		real_thread_kick(c, when);
 	return 0;
 }
 
@@ -178,15 +156,41 @@ static qc_clock real_clock = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .is_virtual = false,
 };
+/* The real clock's root (qc_background()) is static: its first use must
+ * not depend on an allocation that could fail, since it never could again
+ * (pthread_once). */
+static qc_ctx real_root = {
+    .refs = 1,
+    .kind = QC_KIND_ROOT,
+    .clock = &real_clock,
+};
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+/* When the timer thread looks at the heap again on its own (clock lock):
+ * QC_TIME_NEVER while it waits with no timer armed, the earliest deadline
+ * while it waits for that one, INT64_MIN while it runs (it re-reads the
+ * heap before waiting again). A timer armed at or after this time needs no
+ * signal, so arming and cancelling long timeouts costs no futex wake-up and
+ * no lock hand-off with the timer thread. */
+static qc_time real_wake_at = INT64_MIN;
+
+static void real_cond_init(void)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&real_clock.cv, &a);
+	pthread_condattr_destroy(&a);
+}
 
 static void real_atfork_prepare(void)
 {
 	qc__clock_lock(&real_clock);
+	pthread_mutex_lock(&real_clock.mu);
 }
 
 static void real_atfork_parent(void)
 {
+	pthread_mutex_unlock(&real_clock.mu);
 	qc__clock_unlock(&real_clock);
 }
 
@@ -197,17 +201,17 @@ static void real_atfork_child(void)
 {
 	real_clock.thread_started = false;
 	real_clock.thread_stop = false;
+	real_wake_at = INT64_MIN;
+	real_clock.kicked = false;
+	pthread_mutex_unlock(&real_clock.mu);
+	real_cond_init(); /* the parent's timer thread may be on it */
 	qc__clock_unlock(&real_clock);
 }
 
 static void real_init(void)
 {
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&real_clock.cv, &a);
-	pthread_condattr_destroy(&a);
-	real_clock.root = qc__root_new(&real_clock);
+	real_cond_init();
+	real_clock.root = &real_root;
 	pthread_atfork(real_atfork_prepare, real_atfork_parent,
 		       real_atfork_child);
 }
@@ -218,22 +222,52 @@ qc_clock *qc_clock_real(void)
 	return &real_clock;
 }
 
+/* Called with the clock lock held; returns with it held. Sleeps until
+ * 'until' (QC_TIME_NEVER: no limit) or a kick. mu is taken before the clock
+ * lock is dropped, so a kick (clock lock, then mu) cannot fall between. */
+static void real_thread_sleep(qc_clock *c, qc_time until)
+{
+	real_wake_at = until;
+	pthread_mutex_lock(&c->mu);
+	qc__clock_unlock(c);
+	struct timespec ts = {(time_t)(until / QC_SECOND),
+			      (long)(until % QC_SECOND)};
+	while (!c->kicked) {
+		if (until == QC_TIME_NEVER)
+			pthread_cond_wait(&c->cv, &c->mu);
+		else if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) ==
+			 ETIMEDOUT)
+			break;
+	}
+	c->kicked = false;
+	pthread_mutex_unlock(&c->mu);
+	qc__clock_lock(c);
+	real_wake_at = INT64_MIN;
+}
+
+/* Under the clock lock: wakes the timer thread. */
+static void real_thread_signal(qc_clock *c)
+{
+	real_wake_at = INT64_MIN; /* it re-reads the heap when it runs */
+	pthread_mutex_lock(&c->mu);
+	c->kicked = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void *real_thread_main(void *arg)
 {
 	qc_clock *c = arg;
 	qc__clock_lock(c);
 	while (!c->thread_stop) {
 		if (c->nheap == 0) {
-			pthread_cond_wait(&c->cv, &c->mu);
+			real_thread_sleep(c, QC_TIME_NEVER);
 			continue;
 		}
 		qc_time now = now_monotonic();
 		qc__timer *t = pop_due(c, now);
 		if (!t) {
-			qc_time w = c->heap[0]->when;
-			struct timespec ts = {(time_t)(w / QC_SECOND),
-					      (long)(w % QC_SECOND)};
-			pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+			real_thread_sleep(c, c->heap[0]->when);
 			continue;
 		}
 		qc__batch b = QC_BATCH_INIT;
@@ -254,22 +288,22 @@ static void real_thread_join(void)
 	qc__clock_lock(c);
 	bool started = c->thread_started;
 	c->thread_stop = true;
-	pthread_cond_signal(&c->cv);
+	real_thread_signal(c);
 	qc__clock_unlock(c);
 	if (started)
 		pthread_join(c->thread, NULL);
 }
 
-/* Under the clock lock: makes sure the timer thread runs and sees a new
- * earliest timer. */
-static void real_thread_kick(qc_clock *c, bool new_top)
+/* Under the clock lock: makes sure the timer thread runs and looks at the
+ * heap again by 'when'. */
+static void real_thread_kick(qc_clock *c, qc_time when)
 {
 	if (!c->thread_started && !c->thread_stop) {
 		static bool registered;
 		pthread_attr_t a;
 		pthread_attr_init(&a);
 		pthread_attr_setstacksize(&a, 64 * 1024);
-		if (qc__thread_create_untracked(&c->thread, &a,
+		if (qc__thread_create_internal(&c->thread, &a,
 						real_thread_main, c) == 0) {
 			c->thread_started = true;
 			if (!registered) {
@@ -278,8 +312,8 @@ static void real_thread_kick(qc_clock *c, bool new_top)
 			}
 		}
 		pthread_attr_destroy(&a);
-	} else if (new_top) {
-		pthread_cond_signal(&c->cv);
+	} else if (when < real_wake_at) {
+		real_thread_signal(c);
 	}
 }
 
@@ -290,13 +324,11 @@ qc_clock *qc_clock_virtual_new(qc_time start)
 	qc_clock *c = qc__calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
-	mutex_init(&c->mu);
-	atomic_init(&c->now, start);
+	atomic_init(&c->now, start); /* the clock lock: zeroed is unlocked */
 	c->is_virtual = true;
 	c->track = true;
 	c->root = qc__root_new(c);
 	if (!c->root) {
-		pthread_mutex_destroy(&c->mu);
 		qc__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -315,7 +347,6 @@ int qc_clock_free(qc_clock *c)
 	qc__clock_unlock(c);
 	if (busy)
 		return EBUSY;
-	pthread_mutex_destroy(&c->mu);
 	qc__root_free(c->root);
 	qc__free(c->heap);
 	qc__free(c);

@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "chaos.h"
 #include "futex.h"
 #include "internal.h"
 #include "park.h"
@@ -37,14 +38,26 @@
 
 /* --------------------------------------------------------- allocation */
 
-static qc__ctx_ext *ext_new(qc_ctx *self)
+static void ext_init(qc__ctx_ext *x, qc_ctx *self)
 {
-	qc__ctx_ext *x = qc__calloc(1, sizeof *x);
-	if (!x)
-		return NULL;
+	memset(x, 0, sizeof *x);
 	x->timer.idx = SIZE_MAX;
 	x->done_fd = -1;
 	x->self = self;
+}
+
+/* True if x was allocated together with its context (derive). */
+static bool ext_is_inline(const qc__ctx_ext *x)
+{
+	return (const void *)x == (const void *)(x->self + 1);
+}
+
+/* malloc + memset, not calloc: glibc's calloc bypasses the tcache. */
+static qc__ctx_ext *ext_new(qc_ctx *self)
+{
+	qc__ctx_ext *x = qc__malloc(sizeof *x);
+	if (x)
+		ext_init(x, self);
 	return x;
 }
 
@@ -56,20 +69,26 @@ static qc__ctx_ext *ext_get_locked(qc_ctx *ctx)
 	return ctx->ext;
 }
 
+/* flags change only under the clock lock: a load and a release store, no
+ * locked instruction. */
 static void flag_set(qc_ctx *ctx, uint8_t f)
 {
-	atomic_fetch_or(&ctx->flags, f);
+	uint8_t v = atomic_load_explicit(&ctx->flags, memory_order_relaxed);
+	atomic_store_explicit(&ctx->flags, (uint8_t)(v | f),
+			      memory_order_release);
 }
 
 static void flag_clear(qc_ctx *ctx, uint8_t f)
 {
-	atomic_fetch_and(&ctx->flags, (uint8_t)~f);
+	uint8_t v = atomic_load_explicit(&ctx->flags, memory_order_relaxed);
+	atomic_store_explicit(&ctx->flags, (uint8_t)(v & ~f),
+			      memory_order_release);
 }
 
 static bool flag_has(const qc_ctx *ctx, uint8_t f)
 {
 	return atomic_load_explicit(&((qc_ctx *)ctx)->flags,
-				    memory_order_relaxed) &
+				    memory_order_acquire) &
 	       f;
 }
 
@@ -95,7 +114,8 @@ static void ext_free(qc__ctx_ext *x)
 		qc__free(h);
 	}
 	qc__free(x->name);
-	qc__free(x);
+	if (!ext_is_inline(x))
+		qc__free(x);
 }
 
 void qc__root_free(qc_ctx *root)
@@ -171,7 +191,7 @@ static bool ever_done(const qc_ctx *ctx)
 static bool ref_if_live(qc_ctx *ctx)
 {
 	uint32_t r = atomic_load(&ctx->refs);
-	while (r > 0)
+	while ((r & QC_REFS_MASK) > 0)
 		if (atomic_compare_exchange_weak(&ctx->refs, &r, r + 1))
 			return true;
 	return false;
@@ -202,14 +222,38 @@ static void mark_done(qc_ctx *ctx, int err, int cause, qc__batch *b)
 			ssize_t w = write(x->done_fd, &one, sizeof one);
 			(void)w; /* an eventfd write of 1 cannot fail here */
 		}
+		/* The flag stays set until the walk is done with ctx (see
+		 * qc__cancel_locked): a thread woken below may release ctx,
+		 * and must then wait for the clock lock before freeing it. */
 		if (flag_has(ctx, QC_F_TIMER))
 			qc__timer_disarm_locked(ctx->clock, &x->timer);
 		if (x->hooks_head)
 			batch_add(b, ctx);
 	}
 	atomic_store(&ctx->err, err);
-	if (flag_has(ctx, QC_F_WAITERS))
+	if (atomic_load(&ctx->refs) & QC_REFS_WAITERS)
 		qc__futex_wake(&ctx->err, INT_MAX);
+}
+
+/* The walk's last touch of a done node: its timer flag, then its link.
+ * Once both are clear a releasing thread may free it without the lock, so
+ * nothing may read the node afterwards. */
+static void release_locked(qc_ctx *x)
+{
+	uint8_t v = atomic_load_explicit(&x->flags, memory_order_relaxed);
+	if (v & QC_F_LINKED) {
+		if (x->prev)
+			x->prev->next = x->next;
+		else
+			x->parent->child = x->next;
+		if (x->next)
+			x->next->prev = x->prev;
+		x->next = x->prev = NULL;
+	}
+	if (v & (QC_F_LINKED | QC_F_TIMER))
+		atomic_store_explicit(&x->flags,
+				      (uint8_t)(v & ~(QC_F_LINKED | QC_F_TIMER)),
+				      memory_order_release);
 }
 
 void qc__cancel_locked(qc_ctx *ctx, int err, int cause, qc__batch *b)
@@ -232,10 +276,10 @@ void qc__cancel_locked(qc_ctx *ctx, int err, int cause, qc__batch *b)
 		if (node == ctx)
 			break;
 		qc_ctx *p = node->parent;
-		unlink_locked(node);
+		release_locked(node);
 		node = p;
 	}
-	unlink_locked(ctx);
+	release_locked(ctx);
 }
 
 static void run_hooks(qc_ctx *ctx)
@@ -312,8 +356,9 @@ static void ctx_free(qc_ctx *ctx)
 static void ctx_unref(qc_ctx *ctx)
 {
 	while (ctx && ctx->kind != QC_KIND_ROOT) {
-		if (atomic_fetch_sub_explicit(&ctx->refs, 1,
-					      memory_order_acq_rel) != 1)
+		if ((atomic_fetch_sub_explicit(&ctx->refs, 1,
+					       memory_order_acq_rel) &
+		     QC_REFS_MASK) != 1)
 			return;
 		qc_ctx *parent = ctx->parent;
 		ctx_free(ctx);
@@ -390,7 +435,12 @@ static qc_ctx *derive(qc_ctx *parent, enum qc__kind kind, qc_time deadline,
 		if (qc_deadline(parent, &pd) && pd <= deadline)
 			kind = QC_KIND_CANCEL; /* the parent's comes first */
 	}
-	qc_ctx *ctx = qc__malloc(sizeof *ctx);
+	/* A context that needs its cold part from the start gets it in the
+	 * same allocation: one malloc and one free instead of two. */
+	bool with_ext = kind == QC_KIND_DEADLINE || kind == QC_KIND_VALUE ||
+			c->track;
+	qc_ctx *ctx = qc__malloc(sizeof *ctx +
+				 (with_ext ? sizeof(qc__ctx_ext) : 0));
 	if (!ctx)
 		return NULL;
 	memset(ctx, 0, sizeof *ctx);
@@ -400,12 +450,9 @@ static qc_ctx *derive(qc_ctx *parent, enum qc__kind kind, qc_time deadline,
 	ctx->parent = parent;
 	ctx->site = site;
 	ctx->clock = c;
-	if (kind == QC_KIND_DEADLINE || kind == QC_KIND_VALUE || c->track) {
-		ctx->ext = ext_new(ctx);
-		if (!ctx->ext) {
-			qc__free(ctx);
-			return NULL;
-		}
+	if (with_ext) {
+		ctx->ext = (qc__ctx_ext *)(void *)(ctx + 1);
+		ext_init(ctx->ext, ctx);
 		ctx->ext->timer.fire = deadline_fire;
 		ctx->ext->deadline = deadline;
 		ctx->ext->key = key;
@@ -545,10 +592,12 @@ int qc_cancel_cause(qc_ctx *ctx, int cause)
 	if (atomic_load_explicit(&ctx->err, memory_order_acquire))
 		return 0; /* the first cancel won */
 	qc__batch b = QC_BATCH_INIT;
+	qc__chaos_point(QC_CHAOS_CANCEL);
 	qc__clock_lock(ctx->clock);
 	qc__cancel_locked(ctx, ECANCELED, cause ? cause : ECANCELED, &b);
 	qc__clock_unlock(ctx->clock);
-	qc__batch_run(&b);
+	if (b.head) /* hooks to run */
+		qc__batch_run(&b);
 	return 0;
 }
 
@@ -633,15 +682,17 @@ int qc_wait(qc_ctx *ctx)
 		return e;
 	if (!ever_done(ctx))
 		return EINVAL;
-	flag_set(ctx, QC_F_WAITERS);
+	qc__ctx_set_waiters(ctx);
 	qc__park p = {.what = "qc_wait",
 		      .clock = ctx->clock,
 		      .ctx = ctx,
 		      .until = QC_TIME_NEVER};
+	qc__chaos_point(QC_CHAOS_WAIT);
 	qc__park_begin(&p);
 	while ((e = atomic_load(&ctx->err)) == 0)
 		qc__futex_wait(&ctx->err, 0, -1);
 	qc__park_end(&p);
+	qc__chaos_point(QC_CHAOS_WAKE);
 	return e;
 }
 

@@ -26,6 +26,7 @@
 #include <quiesce/time.h>
 
 #include "alloc.h"
+#include "block.h"
 
 #if defined(__GNUC__)
 #define QC_LIKELY(x)   __builtin_expect(!!(x), 1)
@@ -68,7 +69,7 @@ struct qc__timer {
 /* ------------------------------------------------------------- clocks */
 
 struct qc_clock {
-	pthread_mutex_t mu;  /* the clock lock */
+	qc__lock lock;	      /* the clock lock (block.h: inline futex lock) */
 	_Atomic qc_time now; /* virtual clocks only */
 	bool is_virtual;
 	bool track;	  /* keep a registry of live contexts (leak reports) */
@@ -79,8 +80,12 @@ struct qc_clock {
 	qc_ctx *root;	     /* the never-done root */
 	qc_ctx *reg_head;    /* registry of live contexts when track */
 	void *_Atomic owner; /* the harness using this clock, or NULL */
-	/* Real clock only: the timer thread. */
+	/* Real clock only: the timer thread, which sleeps on cv under mu
+	 * (never the clock lock, so that lock can be a plain futex lock)
+	 * until its deadline or until kicked. */
+	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	bool kicked; /* under mu */
 	pthread_t thread;
 	bool thread_started, thread_stop;
 };
@@ -94,9 +99,18 @@ int qc__timer_arm_locked(qc_clock *c, qc__timer *t, qc_time when);
 /* Disarms t if armed (under c->mu). */
 void qc__timer_disarm_locked(qc_clock *c, qc__timer *t);
 
-/* Locks and unlocks the clock lock. */
-void qc__clock_lock(qc_clock *c);
-void qc__clock_unlock(qc_clock *c);
+/* Locks and unlocks the clock lock: inline, uncontended cost one locked
+ * compare-and-swap and one exchange (pthread_mutex_lock/unlock through
+ * out-of-line wrappers cost ~130 instructions per create+cancel). */
+static inline void qc__clock_lock(qc_clock *c)
+{
+	qc__lock_acquire(&c->lock);
+}
+
+static inline void qc__clock_unlock(qc_clock *c)
+{
+	qc__lock_release(&c->lock);
+}
 
 /* ------------------------------------------------------------- contexts */
 
@@ -108,12 +122,21 @@ enum qc__kind {
 	QC_KIND_WITHOUT_CANCEL, /* never done */
 };
 
+/* Changed only under the clock lock (plain release stores, no locked
+ * read-modify-write); read without it with acquire loads. */
 enum qc__flags {
 	QC_F_LINKED = 1,  /* in its parent's child list */
-	QC_F_WAITERS = 2, /* a thread has futex-waited on err: wake on done */
 	QC_F_TIMER = 4,	  /* ext->timer may be armed */
 	QC_F_REG = 8,	  /* in the clock's registry */
 };
+
+/* The top bit of ctx->refs: a thread has futex-waited on err, so making
+ * the context done must wake it. Set without the clock lock (an atomic OR),
+ * which is why it does not live in flags; reference counts never reach it. */
+#define QC_REFS_WAITERS 0x80000000u
+#define QC_REFS_MASK 0x7fffffffu
+
+static inline void qc__ctx_set_waiters(qc_ctx *ctx);
 
 /* A hook runs when a context becomes done: an after-function or an
  * internal wake-up of a waiting thread. Lives in ext->hooks while pending. */
@@ -179,6 +202,13 @@ struct qc__batch {
 void qc__cancel_locked(qc_ctx *ctx, int err, int cause, qc__batch *b);
 /* Runs the hooks queued in b (no lock held) and drops its references. */
 void qc__batch_run(qc__batch *b);
+
+/* Marks ctx as waited on (see QC_REFS_WAITERS); seq_cst, so that a
+ * canceller either sees it or stored err before the waiter's next load. */
+static inline void qc__ctx_set_waiters(qc_ctx *ctx)
+{
+	atomic_fetch_or(&ctx->refs, QC_REFS_WAITERS);
+}
 
 /* True if ctx can ever become done (not a root nor without_cancel). */
 static inline bool qc__can_be_done(const qc_ctx *ctx)

@@ -61,4 +61,10 @@ int qc__thread_start(pthread_t *t, const char *name, qc_ctx *ctx,
 int qc__thread_create_untracked(pthread_t *t, const pthread_attr_t *attr,
 				void *(*fn)(void *), void *arg);
 
+/* qc__thread_create_internal: starts one of quiesce's own threads: through
+ * the normal pthread_create lookup (so a sanitizer's interceptor sees it),
+ * never tracked by a harness. */
+int qc__thread_create_internal(pthread_t *t, const pthread_attr_t *attr,
+			       void *(*fn)(void *), void *arg);
+
 #endif /* QC_PARK_H */

@@ -2,15 +2,20 @@
  * realcall.c: the real pthread_create, for the library's own threads.
  *
  * libquiesce defines pthread_create to track the threads of code under test
- * (harness.c). Its own threads (the real clock's timer thread) must never be
- * tracked, so they go straight to the next definition in the lookup order:
- * libc's, or a sanitizer runtime's interceptor when one comes first.
+ * (harness.c). qc__thread_create_untracked is the next definition after
+ * ours (libc's): what the interposer itself calls. The library's own threads
+ * (the real clock's timer thread) start through qc__thread_create_internal,
+ * which goes through the normal lookup with the pass-through flag set, so
+ * that a sanitizer runtime whose interceptor comes first still sees the
+ * thread (TSan must know every thread that runs instrumented code) and our
+ * interposer hands it on untracked.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
+#include "harness_impl.h"
 #include "park.h"
 
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
@@ -34,4 +39,13 @@ int qc__thread_create_untracked(pthread_t *t, const pthread_attr_t *attr,
 	if (!real_create)
 		return ENOSYS;
 	return real_create(t, attr, fn, arg);
+}
+
+int qc__thread_create_internal(pthread_t *t, const pthread_attr_t *attr,
+			       void *(*fn)(void *), void *arg)
+{
+	qc__pass_through = true;
+	int e = pthread_create(t, attr, fn, arg);
+	qc__pass_through = false;
+	return e;
 }

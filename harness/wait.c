@@ -38,6 +38,7 @@
 #include <quiesce/wait.h>
 
 #include "block.h"
+#include "chaos.h"
 #include "internal.h"
 #include "park.h"
 
@@ -211,9 +212,11 @@ int qc_cond_wait(qc_ctx *ctx, qc_cond *cv, pthread_mutex_t *mu)
 			      .until = QC_TIME_NEVER,
 			      .word = &node.word,
 			      .expect = QC_W_WAITING};
+		qc__chaos_point(QC_CHAOS_WAIT);
 		qc__park_begin(&p);
 		qc__word_wait(&node.word);
 		qc__park_end(&p);
+		qc__chaos_point(QC_CHAOS_WAKE);
 	}
 
 	qc__lock_acquire(&c->lock);
@@ -261,7 +264,7 @@ static int sleep_real(qc_ctx *ctx, qc_time until)
 	_Atomic uint32_t local = 0;
 	const void *word = &local;
 	if (qc__can_be_done(ctx)) {
-		atomic_fetch_or(&ctx->flags, (uint8_t)QC_F_WAITERS);
+		qc__ctx_set_waiters(ctx);
 		word = &ctx->err;
 	}
 	qc__park p = {.what = "qc_sleep",
@@ -269,6 +272,7 @@ static int sleep_real(qc_ctx *ctx, qc_time until)
 		      .ctx = ctx,
 		      .until = until,
 		      .word = NULL};
+	qc__chaos_point(QC_CHAOS_WAIT);
 	qc__park_begin(&p);
 	int e;
 	/* seq_cst load after the seq_cst flag store: a canceller either sees
@@ -281,6 +285,7 @@ static int sleep_real(qc_ctx *ctx, qc_time until)
 			       until == QC_TIME_NEVER ? -1 : until - now);
 	}
 	qc__park_end(&p);
+	qc__chaos_point(QC_CHAOS_WAKE);
 	return e;
 }
 
@@ -317,9 +322,11 @@ static int sleep_virtual(qc_ctx *ctx, qc_time until)
 			      .until = until,
 			      .word = &s.word,
 			      .expect = QC_W_WAITING};
+		qc__chaos_point(QC_CHAOS_WAIT);
 		qc__park_begin(&p);
 		qc__word_wait(&s.word);
 		qc__park_end(&p);
+		qc__chaos_point(QC_CHAOS_WAKE);
 	}
 	if (armed) {
 		qc__clock_lock(c);
