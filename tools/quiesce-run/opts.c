@@ -209,7 +209,7 @@ static int parse_long(const char *opt, const char *s, long min, long max,
 static int apply(int c, const char *arg, struct qr_opts *o, int *readies,
 		 bool *bound_set, bool *timeout_set)
 {
-	long v;
+	long v = 0;
 	int rc = -1;
 	switch (c) {
 	case OPT_READY_AFTER:
