@@ -81,6 +81,7 @@ static pthread_mutex_t init_mu = MUTEX_INIT;
 static struct sigaction old_actions[_NSIG];
 static _Atomic unsigned char installed[_NSIG]; /* read by the handler */
 static _Atomic int capture_sig;		       /* 0: none installed */
+_Thread_local unsigned qc__stack_hits;	       /* stack.h */
 static bool atfork_done;
 
 static pid_t own_tid(void)
@@ -122,6 +123,7 @@ static void chain(int sig, siginfo_t *si, void *uc)
 static void capture_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved_errno = errno;
+	qc__stack_hits++; /* late or stray ones too: see stack.h */
 	uint32_t asked = SLOT_ASKED;
 	if (atomic_load_explicit(&slot_tid, memory_order_acquire) !=
 		own_tid() ||

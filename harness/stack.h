@@ -104,4 +104,14 @@ bool qc__symbol_name(const void *addr, char *out, size_t n);
  */
 void qc__stack_shutdown(void);
 
+/*
+ * qc__stack_hits: how many times the capture signal's handler ran on the
+ * calling thread (a thread-local count bumped first thing in the handler,
+ * for late and stray signals too). A virtual sleep (timeshim.c) that a
+ * signal interrupted looks at it to tell quiesce's own capture, which must
+ * not end the sleep, from the code's signals.
+ */
+extern __attribute__((
+    tls_model("initial-exec"))) _Thread_local unsigned qc__stack_hits;
+
 #endif /* QC_STACK_H */

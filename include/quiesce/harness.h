@@ -24,6 +24,29 @@
  * Thread safety: qc_h_spawn, qc_h_cancel, qc_h_ctx, qc_h_clock and
  * qc_h_result may be called from any thread; the rest from the test thread
  * (the one that called qc_h_new).
+ *
+ * Environment:
+ * - QC_TIME_MULTIPLIER=N: the real-time multiplier (qc_h_time_multiplier).
+ * - QC_THREAD_STACK=bytes: the stack size of the threads quiesce starts.
+ * - QC_CHAOS_SEED=S (decimal, or 0x hex; read when the library loads):
+ *   chaos mode. quiesce then injects seeded delays at its own wait, wake
+ *   and cancel points (the blocking waits of qc_wait, qc_sleep*,
+ *   qc_cond_wait, qc_chan_* before they block and after they wake,
+ *   qc_cancel/qc_cancel_cause before they lock, and every park): a yield
+ *   of the CPU or a sleep of 0-50 us of real time, at half of a thread's
+ *   first 256 points, then ever more rarely (a k-th point with odds
+ *   128/k, at least 1/1024), so that loops of a million calls stay
+ *   quick. Each thread draws from its own generator, seeded from S and
+ *   the thread's creation order in its harness (the test thread first;
+ *   threads no harness tracks are numbered as they first reach a point),
+ *   so a run's delays replay from S, and races in the code under test
+ *   that depend on a rare interleaving show up. Virtual time is
+ *   untouched: a correct test passes under every seed. Off (one relaxed
+ *   load per point) when unset.
+ * - QC_REPEAT=N: QC_CHECK_MAIN (quiesce/check.h) runs the whole suite N
+ *   times with chaos seeds S, S+1, ... (S: QC_CHAOS_SEED, else from the
+ *   clock), printing "quiesce: chaos seed <seed>" before each run; a
+ *   failure replays with QC_CHAOS_SEED=<seed>.
  */
 #ifndef QUIESCE_HARNESS_H
 #define QUIESCE_HARNESS_H
@@ -41,11 +64,21 @@ QC_BEGIN_DECLS
 typedef struct qc_h qc_h;
 
 typedef struct qc_h_opts {
-	bool real_clock;     /* false (default): a virtual clock */
-	qc_time start;	     /* virtual start; 0: QC_VIRTUAL_EPOCH */
-	bool manual_time;    /* true: never auto-advance */
-	qc_duration guard;   /* real-time give-up, ns; 0: 1 s x multiplier */
-	bool intercept_time; /* bubble threads' time()/sleep() are virtual */
+	bool real_clock;   /* false (default): a virtual clock */
+	qc_time start;	   /* virtual start; 0: QC_VIRTUAL_EPOCH */
+	bool manual_time;  /* true: never auto-advance */
+	qc_duration guard; /* real-time give-up, ns; 0: 1 s x multiplier */
+	/* intercept_time: bubble threads' own clock reads and sleeps use the
+	 * virtual clock (a sleep parks): time, gettimeofday, timespec_get
+	 * (TIME_UTC), clock_gettime (REALTIME, MONOTONIC, BOOTTIME,
+	 * MONOTONIC_RAW, the _COARSE ones), sleep, usleep, nanosleep,
+	 * thrd_sleep, clock_nanosleep (REALTIME, MONOTONIC, BOOTTIME;
+	 * relative or TIMER_ABSTIME), poll with no fds, select with nfds 0.
+	 * Not covered (real time): CPU-time clocks and CLOCK_TAI, timed
+	 * waits on plain condition variables, mutexes, joins and semaphores,
+	 * timers (alarm, setitimer, timer_create, timerfd), ppoll, pselect,
+	 * epoll_wait, waits with fds. Other threads always see real time. */
+	bool intercept_time;
 	qc_duration
 	    quiet_bound;  /* the Check fixture's teardown bound; 0: 1 s */
 	int stack_signal; /* signal for stack capture; 0: SIGRTMIN+3 */
@@ -124,7 +157,10 @@ QC_API int qc_h_settle(qc_h *h);
  * for NULL, a
  * harness that is not live, or a negative bound. On failure qc_h_report
  * says why, thread by thread (stacks are captured once the verdict is
- * final). Blocks up to the guard (with real_clock, up to the bound).
+ * final): the first 16 surviving threads in full, the next 200 in one line
+ * each, the rest counted (qc_h_write_json lists every thread), so that the
+ * report of 1,000 survivors stays short and quick. Blocks up to the guard
+ * (with real_clock, up to the bound).
  */
 QC_API int qc_h_expect_quiet(qc_h *h, qc_duration bound);
 
@@ -139,7 +175,11 @@ QC_API int qc_h_expect_quiet(qc_h *h, qc_duration bound);
  * derived from qc_background() or a context of no harness (the wrong
  * parent). Joins the exited threads qc_h_spawn made first. Returns the
  * number of findings (0: clean; then qc_h_report is unchanged, else it is
- * the leak report), or -1 with errno EINVAL for NULL. Blocks briefly.
+ * the leak report), or -1 with errno EINVAL for NULL, or ENOMEM (or the
+ * errno of reading /proc) when a part of the check could not be done:
+ * never 0 for a check that did not look; qc_h_report then says so. Like
+ * qc_h_expect_quiet's, the report describes 16 threads in full and 200
+ * more in one line each, and counts the rest. Blocks briefly.
  */
 QC_API int qc_h_check_leaks(qc_h *h);
 
