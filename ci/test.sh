@@ -7,9 +7,11 @@
 #   tsan      ThreadSanitizer
 #   consumer  ci/consumer.sh, when it exists (builds against the installed package)
 #   format    clang-format over harness include suites tools
+#   fuzz      a 20 s libFuzzer smoke run of the context model (ci/fuzz.sh)
 # A failing stage does not stop the others, so the summary is complete. The
 # last line is "N passed, N failed": N counts CTest tests, plus one for each
-# of consumer and format, plus one failure for a preset that did not build.
+# of consumer, format and fuzz, plus one failure for a preset that did not
+# build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -117,6 +119,21 @@ format_stage()
 	fi
 }
 
+# fuzz_stage: ci/fuzz.sh 20: builds suites/fuzz_model.c with clang
+# (-fsanitize=fuzzer,address,undefined, from the library's sources, into
+# build/fuzz) and fuzzes for 20 s from a temporary copy of the corpus
+# suites/corpus/model. Counts as one test; ~30 s with the build. The long
+# run is ci/soak.sh's.
+fuzz_stage()
+{
+	if bash ci/fuzz.sh 20; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		return 1
+	fi
+}
+
 stage()
 {
 	local name=$1 t0=$SECONDS status=ok
@@ -132,6 +149,7 @@ stage asan preset_stage asan
 stage tsan tsan_stage
 stage consumer consumer_stage
 stage format format_stage
+stage fuzz fuzz_stage
 
 echo "=== timings"
 printf '%s\n' "${timings[@]}"

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "chaos.h"
 #include "futex.h"
 #include "harness_impl.h"
 
@@ -118,6 +119,7 @@ void qc__h_maybe_advance_locked(qc_h *h)
 
 void qc__park_begin(qc__park *p)
 {
+	qc__chaos_point(QC_CHAOS_PARK);
 	p->priv_next = QC_PARK_NOT_PUSHED;
 	qc_h *h = atomic_load_explicit(&qc__h_live, memory_order_relaxed);
 	qc__thr *me = qc__self_thr;

@@ -34,6 +34,7 @@
 #include <quiesce/chan.h>
 
 #include "block.h"
+#include "chaos.h"
 #include "internal.h"
 #include "park.h"
 
@@ -391,9 +392,11 @@ static int chan_block(qc_ctx *ctx, qc_chan_case *cases, size_t n,
 		      .until = QC_TIME_NEVER,
 		      .word = &word,
 		      .expect = QC_W_WAITING};
+	qc__chaos_point(QC_CHAOS_WAIT);
 	qc__park_begin(&p);
 	uint32_t w = qc__word_wait(&word);
 	qc__park_end(&p);
+	qc__chaos_point(QC_CHAOS_WAKE);
 
 	/* The winner finished under the lock of its channel: taking them all
 	 * waits for it, and drops the entries nobody claimed. */

@@ -53,7 +53,9 @@ struct qc_group {
 	qc__lock lock;
 	qc_ctx *ctx;		  /* owned: one user reference */
 	int limit;		  /* max concurrent functions; 0: none */
-	bool started, waited;	  /* (group lock) */
+	int goes;		  /* qc_group_go calls begun and not failed
+				     (group lock); > 0 fixes the limit */
+	bool waited;		  /* (group lock) */
 	node *nodes;		  /* started threads, newest first (lock) */
 	_Atomic uint32_t running; /* started, not finished */
 	_Atomic uint32_t active;  /* holding a slot under the limit */
@@ -103,7 +105,7 @@ int qc_group_set_limit(qc_group *g, int n)
 		return EINVAL;
 	int e = 0;
 	qc__lock_acquire(&g->lock);
-	if (g->started)
+	if (g->goes > 0)
 		e = EBUSY;
 	else
 		g->limit = n > 0 ? n : 0;
@@ -203,7 +205,8 @@ int qc_group_go(qc_group *g, const char *name,
 
 	qc__lock_acquire(&g->lock);
 	bool waited = g->waited;
-	g->started = true; /* fixes the limit from here on */
+	if (!waited)
+		g->goes++; /* fixes the limit from here on */
 	qc__lock_release(&g->lock);
 	if (waited) {
 		qc__free(nd);
@@ -214,6 +217,7 @@ int qc_group_go(qc_group *g, const char *name,
 
 	qc__lock_acquire(&g->lock);
 	if (g->waited) {
+		g->goes--;
 		qc__lock_release(&g->lock);
 		slot_release(g);
 		qc__free(nd);
@@ -227,6 +231,10 @@ int qc_group_go(qc_group *g, const char *name,
 
 	int e = qc__thread_start(&nd->thread, nd->name, g->ctx, group_main, nd);
 	if (e) {
+		/* A failed go leaves the group as it was. */
+		qc__lock_acquire(&g->lock);
+		g->goes--;
+		qc__lock_release(&g->lock);
 		slot_release(g);
 		qc__free(nd);
 		running_drop(g, 2);
@@ -279,7 +287,7 @@ int qc_group_free(qc_group *g)
 	if (!g)
 		return 0;
 	qc__lock_acquire(&g->lock);
-	bool busy = g->started && !g->waited;
+	bool busy = g->goes > 0 && !g->waited;
 	qc__lock_release(&g->lock);
 	if (busy)
 		return EBUSY;

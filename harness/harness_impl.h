@@ -37,6 +37,17 @@
 /* Events kept in the trace ring (the oldest are dropped). */
 #define QC_EVENTS 2048
 
+/* Threads a report (or a leak report) describes in full, then in one
+ * line each; the rest are only counted, so reports stay short and quick
+ * however many threads there are. */
+#define QC_REPORT_FULL	16
+#define QC_REPORT_BRIEF 200
+
+/* The fds of its own a harness remembers, and the most fds a listing
+ * without the heap holds (qc__fdsnap). */
+#define QC_OWN_FDS 64
+#define QC_FDSNAP  512
+
 /* A park record that qc__park_begin did not register. */
 #define QC_PARK_NOT_PUSHED ((qc__park *)(uintptr_t)1)
 
@@ -83,6 +94,8 @@ struct qc__thr {
 	bool exited, joined, detached, joining;
 	bool advancing;		   /* moving the clock: running, not parked */
 	bool ignore_done, ignored; /* qc_h_ignore, resolved lazily */
+	uint32_t order; /* creation order in its harness (test thread: 0);
+			   seeds the thread's chaos generator (chaos.c) */
 	qc_time created_real, exited_real; /* qc__now_raw */
 };
 
@@ -146,6 +159,7 @@ struct qc_h {
 	qc_time cancel_time, cancel_real;
 	bool abandoned;
 	qc_h *abandoned_next;
+	uint32_t ncreated; /* threads tracked so far (qc__thr.order) */
 
 	char **ignore;
 	size_t nignore;
@@ -161,13 +175,19 @@ struct qc_h {
 	size_t nbase_fds;
 	pid_t *base_children;
 	size_t nbase_children;
-	int *own_fds; /* fds quiesce itself opened while reporting */
-	size_t nown_fds, capown_fds;
+	/* fds quiesce itself opened while reporting (the symbolizer's
+	 * files); fixed storage: noting them must work out of memory. */
+	int own_fds[QC_OWN_FDS];
+	size_t nown_fds;
 	qc__heap *heap;		  /* NULL: no heap delta (ENOTSUP) */
 	unsigned long vg_sure;	  /* valgrind: definitely+indirectly lost
 				     bytes at the baseline */
 	const qc_ctx **base_ctxs; /* real clock: contexts before qc_h_new */
 	size_t nbase_ctxs;
+	bool base_ctxs_oom; /* base_ctxs is incomplete: qc_h_new fails */
+	/* Allocated by qc_h_new, so that qc_h_free never needs memory to
+	 * keep a clock that lost contexts live on (harness.c). */
+	struct qc__kept_clock *kept;
 
 	qc__wrong wrong[QC_MAX_WRONG];
 	size_t nwrong, nwrong_total;
@@ -313,9 +333,19 @@ void qc__h_describe_ctx(const qc_h *h, const qc__tsnap *s, qc__buf *out);
 void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 			      qc_duration bound, qc_time from, bool from_cancel,
 			      qc_time limit);
-/* Remembers the fds open now that were not open in before (sorted), as
- * quiesce's own (symbolizer files), so leak checks skip them. */
-void qc__h_note_own_fds(qc_h *h, const int *before, size_t nbefore);
+/* This process's open fds, listed without the heap (the report paths
+ * must work out of memory); ok is false when the listing failed (more
+ * than QC_FDSNAP fds, or /proc unreadable). */
+typedef struct qc__fdsnap {
+	int fd[QC_FDSNAP];
+	size_t n;
+	bool ok;
+} qc__fdsnap;
+void qc__h_fds_snap(qc__fdsnap *s);
+/* Remembers the fds open now that were not in before, as quiesce's own
+ * (symbolizer files), so leak checks skip them. Does nothing when either
+ * listing failed: guessing would hide the test's own fds. */
+void qc__h_note_own_fds(qc_h *h, const qc__fdsnap *before);
 /* Lists this process's open fds (caller frees with qc_census_free). */
 int qc__h_list_fds(int **fds, size_t *n);
 

@@ -113,7 +113,8 @@ static void site_str(const qc_site *s, char *buf, size_t n)
 /* Threads no pthread_create made that appeared since the baseline, and
  * are not quiesce's own. Lists them; returns how many. */
 static size_t unexplained_threads(qc_h *h, const qc__tsnap *s, size_t n,
-				  qc__buf *out, size_t *before, size_t *now)
+				  qc__buf *out, size_t *before, size_t *now,
+				  int *fail)
 {
 	pid_t known[64];
 	size_t nknown = 0;
@@ -138,8 +139,12 @@ static size_t unexplained_threads(qc_h *h, const qc__tsnap *s, size_t n,
 	for (int attempt = 0; attempt < 5; attempt++) {
 		pid_t *tids = NULL;
 		size_t nt = 0;
-		if (qc_census_tids_alloc(0, &tids, &nt) != 0)
+		int ce = qc_census_tids_alloc(0, &tids, &nt);
+		if (ce != 0) {
+			if (!*fail)
+				*fail = ce;
 			return 0;
+		}
 		*before = h->nbase_tids;
 		*now = nt;
 		found = 0;
@@ -155,17 +160,25 @@ static size_t unexplained_threads(qc_h *h, const qc__tsnap *s, size_t n,
 			if (ok || qc_census_thread(0, t, &info) != 0 ||
 			    info.state == 'Z' || info.state == 'X')
 				continue;
-			found++;
-			qc__buf_printf(&tmp,
-				       "  thread %d \"%s\" appeared since "
-				       "qc_h_new but no pthread_create made it "
-				       "(thrd_create? a library's own "
-				       "thread?)\n",
-				       (int)t, info.name);
+			if (found++ < QC_REPORT_BRIEF)
+				qc__buf_printf(&tmp,
+					       "  thread %d \"%s\" appeared "
+					       "since qc_h_new but no "
+					       "pthread_create made it "
+					       "(thrd_create? a library's own "
+					       "thread?)\n",
+					       (int)t, info.name);
 		}
+		if (found > QC_REPORT_BRIEF)
+			qc__buf_printf(&tmp,
+				       "  ... and %zu more threads no "
+				       "pthread_create made\n",
+				       found - QC_REPORT_BRIEF);
 		qc_census_free(tids);
 		if (found == 0 || attempt == 4) {
 			qc__buf_puts(out, qc__buf_str(&tmp));
+			if (tmp.truncated)
+				out->truncated = true;
 			qc__buf_free(&tmp);
 			break;
 		}
@@ -176,34 +189,51 @@ static size_t unexplained_threads(qc_h *h, const qc__tsnap *s, size_t n,
 	return found;
 }
 
-static size_t check_threads(qc_h *h, qc__buf *out)
+static size_t check_threads(qc_h *h, qc__buf *out, int *fail)
 {
 	qc__tsnap *s = NULL;
 	size_t n = 0, findings = 0;
 	qc__h_lock();
 	int e = qc__h_snapshot_locked(h, false, false, &s, &n);
 	qc__h_unlock();
-	if (e)
+	if (e) {
+		if (!*fail)
+			*fail = e;
 		return 0;
+	}
+	size_t shown = 0, unshown = 0;
 	for (size_t i = 0; i < n; i++) {
 		qc__tsnap *t = &s[i];
-		if (t->ignored)
+		bool running = !t->exited;
+		if (t->ignored || (!running && (t->joined || t->detached)))
 			continue;
-		if (!t->exited) {
-			findings++;
-			qc__buf_puts(out, "  still running: ");
-			qc__h_describe_thread(h, t, out);
-			qc__h_describe_ctx(h, t, out);
-		} else if (!t->joined && !t->detached) {
-			findings++;
-			qc__buf_puts(out,
-				     "  exited but never joined or detached "
-				     "(its stack is leaked): ");
-			qc__h_describe_thread(h, t, out);
+		findings++;
+		const char *what = running ? "still running"
+					   : "exited but never joined or "
+					     "detached (its stack is leaked)";
+		if (shown >= QC_REPORT_FULL + QC_REPORT_BRIEF) {
+			unshown++;
+			continue;
 		}
+		if (shown++ >= QC_REPORT_FULL) {
+			qc__buf_printf(out, "  %s: thread %d%s%s%s\n", what,
+				       (int)t->tid, t->name ? " \"" : "",
+				       t->name ? t->name : "",
+				       t->name ? "\"" : "");
+			continue;
+		}
+		qc__buf_printf(out, "  %s: ", what);
+		qc__h_describe_thread(h, t, out);
+		if (running)
+			qc__h_describe_ctx(h, t, out);
 	}
+	if (unshown)
+		qc__buf_printf(out,
+			       "  ... and %zu more threads like these "
+			       "(qc_h_write_json lists every thread)\n",
+			       unshown);
 	size_t before = 0, now = 0;
-	findings += unexplained_threads(h, s, n, out, &before, &now);
+	findings += unexplained_threads(h, s, n, out, &before, &now, fail);
 	if (findings > 0 && now > before)
 		qc__buf_printf(out,
 			       "  threads: +%zu since the baseline "
@@ -215,12 +245,16 @@ static size_t check_threads(qc_h *h, qc__buf *out)
 
 /* ----------------------------------------------------------------- fds */
 
-static size_t check_fds(qc_h *h, const ctx_walk *w, qc__buf *out)
+static size_t check_fds(qc_h *h, const ctx_walk *w, qc__buf *out, int *fail)
 {
 	int *fds;
 	size_t n, findings = 0;
-	if (qc__h_list_fds(&fds, &n) != 0)
+	int e = qc__h_list_fds(&fds, &n);
+	if (e != 0) {
+		if (!*fail)
+			*fail = e;
 		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int fd = fds[i];
 		if (in_ints(h->base_fds, h->nbase_fds, fd) ||
@@ -243,26 +277,52 @@ static size_t check_fds(qc_h *h, const ctx_walk *w, qc__buf *out)
 			}
 		qc__buf_puts(out, "\n");
 	}
+	/* A live context's done fd that is gone, or is something else now:
+	 * the code under test closed it (close every fd, close_range). */
+	for (size_t j = 0; j < w->n; j++) {
+		int dfd = w->v[j].done_fd;
+		if (dfd < 0)
+			continue;
+		char what[256];
+		bool open = in_ints(fds, n, dfd);
+		if (open && qc_fd_describe(0, dfd, what, sizeof what) == 0 &&
+		    strstr(what, "eventfd"))
+			continue;
+		findings++;
+		qc__buf_printf(out,
+			       "  fd %d: the done fd of context \"%s\" was "
+			       "closed by someone else%s; it must stay open "
+			       "until the context's final release\n",
+			       dfd,
+			       w->v[j].name[0] ? w->v[j].name : "(unnamed)",
+			       open ? " (the number is in use again)" : "");
+	}
 	qc_census_free(fds);
 	return findings;
 }
 
 /* ----------------------------------------------------------- children */
 
-static size_t check_children(qc_h *h, qc__buf *out)
+static size_t check_children(qc_h *h, qc__buf *out, int *fail)
 {
 	size_t cap = 64, n = 0, findings = 0;
 	pid_t *kids = NULL;
 	for (;;) {
 		kids = qc__malloc(cap * sizeof *kids);
-		if (!kids)
+		if (!kids) {
+			if (!*fail)
+				*fail = ENOMEM;
 			return 0;
+		}
 		int e = qc_census_children(0, kids, cap, &n);
 		if (e == 0)
 			break;
 		qc__free(kids);
-		if (e != ERANGE)
+		if (e != ERANGE) {
+			if (!*fail)
+				*fail = e;
 			return 0;
+		}
 		cap = n + 16;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -300,15 +360,19 @@ int qc_h_check_leaks(qc_h *h)
 	qc__h_resolve_ignores(h);
 	qc__buf body = QC_BUF_INIT;
 	size_t findings = 0;
+	/* The first error that left a check undone: a leak check that could
+	 * not look must never pass as one that found nothing. */
+	int fail = 0;
 
 	/* fds first: describing threads below may open symbol files. */
 	ctx_walk w = {.h = h};
 	qc__clock_foreach_live(h->clock, ctx_cb, &w);
+	if (w.oom)
+		fail = ENOMEM;
 	qc__buf fdtext = QC_BUF_INIT;
-	size_t nfd = check_fds(h, &w, &fdtext);
-	int *fds_before = NULL;
-	size_t nfds_before = 0;
-	(void)qc__h_list_fds(&fds_before, &nfds_before);
+	size_t nfd = check_fds(h, &w, &fdtext, &fail);
+	qc__fdsnap fds_before;
+	qc__h_fds_snap(&fds_before);
 
 	char site[256], off[48];
 	size_t ctimers = 0;
@@ -352,11 +416,13 @@ int qc_h_check_leaks(qc_h *h)
 		}
 	}
 
-	findings += check_threads(h, &body);
+	findings += check_threads(h, &body, &fail);
 	findings += nfd;
 	qc__buf_puts(&body, qc__buf_str(&fdtext));
+	if (fdtext.truncated)
+		body.truncated = true;
 	qc__buf_free(&fdtext);
-	findings += check_children(h, &body);
+	findings += check_children(h, &body, &fail);
 
 	qc__h_lock();
 	size_t nwrong = h->nwrong, total = h->nwrong_total;
@@ -402,11 +468,28 @@ int qc_h_check_leaks(qc_h *h)
 				       "since qc_h_new\n",
 				       bytes, blocks);
 			qc__buf_puts(&body, qc__buf_str(&details));
+			if (details.truncated)
+				body.truncated = true;
 		}
 		qc__buf_free(&details);
 	}
 	qc__free(w.v);
+	if (!fail && body.truncated)
+		fail = ENOMEM; /* findings without their description */
 
+	if (fail) {
+		qc__buf_reset(&h->report);
+		qc__buf_printf(&h->report,
+			       "quiesce: leaks (qc_h_check_leaks): the check "
+			       "could not be completed (%s); %zu finding%s "
+			       "before it stopped\n",
+			       strerror(fail), findings,
+			       findings == 1 ? "" : "s");
+		qc__buf_free(&body);
+		qc__h_note_own_fds(h, &fds_before);
+		errno = fail;
+		return -1;
+	}
 	if (findings > 0) {
 		qc__buf_reset(&h->report);
 		qc__buf_printf(&h->report,
@@ -420,7 +503,6 @@ int qc_h_check_leaks(qc_h *h)
 				     "on every path (QC_DEFER)\n");
 	}
 	qc__buf_free(&body);
-	qc__h_note_own_fds(h, fds_before, nfds_before);
-	qc_census_free(fds_before);
+	qc__h_note_own_fds(h, &fds_before);
 	return findings > (size_t)INT32_MAX ? INT32_MAX : (int)findings;
 }

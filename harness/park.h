@@ -61,6 +61,12 @@ int qc__thread_start(pthread_t *t, const char *name, qc_ctx *ctx,
 int qc__thread_create_untracked(pthread_t *t, const pthread_attr_t *attr,
 				void *(*fn)(void *), void *arg);
 
+/* qc__next_symbol: the definition of name that quiesce's own interposer
+ * of it must call: dlsym(RTLD_NEXT), or a sanitizer runtime's interceptor
+ * when that runtime is linked into the same object as quiesce (a static
+ * link with clang's static runtime), where ours shadowed it. */
+void *qc__next_symbol(const char *name);
+
 /* qc__thread_create_internal: starts one of quiesce's own threads: through
  * the normal pthread_create lookup (so a sanitizer's interceptor sees it),
  * never tracked by a harness. */

@@ -503,33 +503,55 @@ static void stack_of(const qc_h *h, pid_t tid, qc__buf *out)
 	qc__stack_format(frames, n, out, "    ");
 }
 
+/* One line about a surviving thread past the first QC_REPORT_FULL. */
+static void brief_line(const qc_h *h, const qc__tsnap *s, qc__buf *out)
+{
+	(void)h;
+	char sym[256] = "?", state[512];
+	if (s->routine && !qc__symbol_name(s->routine, sym, sizeof sym))
+		snprintf(sym, sizeof sym, "?");
+	qc_thread_info info;
+	if (s->parked && s->park_what)
+		snprintf(state, sizeof state, "parked in %s", s->park_what);
+	else if (s->foreign_what)
+		snprintf(state, sizeof state,
+			 "waiting in %s on a context of another clock",
+			 s->foreign_what);
+	else if (s->tid > 0 && qc_census_thread(0, s->tid, &info) == 0)
+		qc_census_thread_describe(0, &info, state, sizeof state);
+	else
+		snprintf(state, sizeof state, "gone");
+	qc__buf_printf(out, "  thread %d%s%s%s (start routine %s): %s\n",
+		       (int)s->tid, s->name ? " \"" : "",
+		       s->name ? s->name : "", s->name ? "\"" : "", sym, state);
+}
+
 /* ------------------------------------------------------ own fds */
 
-void qc__h_note_own_fds(qc_h *h, const int *before, size_t nbefore)
+void qc__h_fds_snap(qc__fdsnap *s)
 {
-	int *now;
-	size_t n;
-	if (qc__h_list_fds(&now, &n) != 0)
+	s->ok = qc_census_fds(0, s->fd, QC_FDSNAP, &s->n) == 0;
+	if (!s->ok)
+		s->n = 0;
+}
+
+void qc__h_note_own_fds(qc_h *h, const qc__fdsnap *before)
+{
+	qc__fdsnap now;
+	if (!before->ok)
 		return;
-	for (size_t i = 0; i < n; i++) {
+	qc__h_fds_snap(&now);
+	if (!now.ok)
+		return;
+	for (size_t i = 0; i < now.n && h->nown_fds < QC_OWN_FDS; i++) {
 		bool old = false;
-		for (size_t j = 0; j < nbefore && !old; j++)
-			old = before[j] == now[i];
+		for (size_t j = 0; j < before->n && !old; j++)
+			old = before->fd[j] == now.fd[i];
 		for (size_t j = 0; j < h->nown_fds && !old; j++)
-			old = h->own_fds[j] == now[i];
-		if (old)
-			continue;
-		if (h->nown_fds == h->capown_fds) {
-			size_t cap = h->capown_fds ? 2 * h->capown_fds : 8;
-			int *a = qc__realloc(h->own_fds, cap * sizeof *a);
-			if (!a)
-				break;
-			h->own_fds = a;
-			h->capown_fds = cap;
-		}
-		h->own_fds[h->nown_fds++] = now[i];
+			old = h->own_fds[j] == now.fd[i];
+		if (!old)
+			h->own_fds[h->nown_fds++] = now.fd[i];
 	}
-	qc_census_free(now);
 }
 
 /* ------------------------------------------------------ quiet report */
@@ -609,9 +631,8 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 			      qc_time limit)
 {
 	(void)verdict;
-	int *fds_before = NULL;
-	size_t nfds_before = 0;
-	(void)qc__h_list_fds(&fds_before, &nfds_before);
+	qc__fdsnap fds_before;
+	qc__h_fds_snap(&fds_before);
 
 	qc__tsnap *s = NULL, *all = NULL;
 	size_t n = 0, nall = 0;
@@ -627,7 +648,6 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 		qc__buf_puts(out, "quiesce: not quiet (no memory for the "
 				  "report)\n");
 		qc__h_snapshot_free(s, n);
-		qc_census_free(fds_before);
 		return;
 	}
 	size_t blamed = 0, ignored = 0, leftover = 0;
@@ -636,9 +656,23 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 	for (size_t i = 0; i < nall; i++)
 		leftover += all[i].leftover;
 	header(h, why, blamed, bound, from, from_cancel, limit, out);
+	/* A bounded report however many threads survive: the first ones in
+	 * full (stack captures and symbols cost), then one line each. */
+	size_t full = 0, brief = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].ignored)
 			continue;
+		if (full == QC_REPORT_FULL) {
+			if (brief++ == 0)
+				qc__buf_printf(out,
+					       "\n%zu more threads, in brief "
+					       "(no stacks):\n",
+					       blamed - full);
+			if (brief <= QC_REPORT_BRIEF)
+				brief_line(h, &s[i], out);
+			continue;
+		}
+		full++;
 		char kind, call[64];
 		qc__buf_puts(out, "\n");
 		qc__h_describe_thread(h, &s[i], out);
@@ -647,6 +681,11 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 		stack_of(h, s[i].tid, out);
 		hint(&s[i], kind, call, why, out);
 	}
+	if (brief > QC_REPORT_BRIEF)
+		qc__buf_printf(out,
+			       "  ... and %zu more (qc_h_write_json lists "
+			       "every thread)\n",
+			       brief - QC_REPORT_BRIEF);
 	qc__h_lock();
 	size_t nwrong = h->nwrong, total = h->nwrong_total;
 	qc__wrong wrong[QC_MAX_WRONG];
@@ -685,6 +724,5 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 			       leftover, leftover == 1 ? "" : "s");
 	qc__h_snapshot_free(s, n);
 	qc__h_snapshot_free(all, nall);
-	qc__h_note_own_fds(h, fds_before, nfds_before);
-	qc_census_free(fds_before);
+	qc__h_note_own_fds(h, &fds_before);
 }

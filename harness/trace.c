@@ -117,6 +117,7 @@ int qc_h_write_json(const qc_h *ch, FILE *out)
 		memcpy(ev, h->ev, QC_EVENTS * sizeof *ev);
 	qc__h_unlock();
 	if (e || !ev) {
+		qc__h_snapshot_free(s, n);
 		qc__free(ev);
 		qc__buf_free(&b);
 		return ENOMEM;

@@ -323,6 +323,7 @@ int qc__h_track_create(qc_h *h, pthread_t *t, const pthread_attr_t *attr,
 	r->ctx = q->ctx;
 	qc__ctx_ref(r->ctx);
 	qc__ctx_ref(r->inherited);
+	r->order = ++h->ncreated;
 	atomic_init(&r->h, h);
 	reg_link_locked(r);
 	qc__h_event_locked(h, QC_EV_SPAWN, r, NULL, QC_TIME_NEVER);

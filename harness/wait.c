@@ -422,6 +422,14 @@ static int poll_loop(qc_ctx *ctx, struct pollfd *fds, nfds_t n,
 				fds[i].revents = arr[i].revents;
 			return ready;
 		}
+		/* quiesce's own fds closed under it (code that closes every
+		 * fd): poll would say so at once, forever; give up. */
+		for (nfds_t i = n; i < total; i++) {
+			if (arr[i].revents & POLLNVAL) {
+				errno = EBADF;
+				return -1;
+			}
+		}
 		int e = qc_err(ctx);
 		if (e) {
 			errno = e;

@@ -27,12 +27,17 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <quiesce/check.h>
 #include <quiesce/wait.h>
+
+#include "chaos.h"
 
 #define MSG_MAX (64 * 1024) /* the message size limit this file asks for */
 #define NSLOTS	64
@@ -549,12 +554,9 @@ void qc__ck_assert_done_within(qc_ctx *ctx, qc_duration bound, const char *file,
 
 /* ------------------------------------------------------------ main */
 
-int qc_check_main(Suite *(*const *suites)(void), size_t n)
+/* One whole run of suites[0..n) (see qc_check_main). */
+static int run_once(Suite *(*const *suites)(void), size_t n)
 {
-	if (!suites || n == 0) {
-		fputs("quiesce: qc_check_main: no suites\n", stderr);
-		return EXIT_FAILURE;
-	}
 	raise_msg_limit();
 	SRunner *sr = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -591,4 +593,80 @@ int qc_check_main(Suite *(*const *suites)(void), size_t n)
 		return EXIT_FAILURE;
 	}
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* QC_REPEAT as a run count: 1 when unset; 0 (after a line on stderr)
+ * when it is not a number from 1 to 1000000. */
+static long repeat_count(void)
+{
+	const char *s = getenv("QC_REPEAT");
+	if (!s || !*s)
+		return 1;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end != '\0' || v < 1 || v > 1000000) {
+		fprintf(stderr,
+			"quiesce: QC_REPEAT=%s: expected a run count from 1 "
+			"to 1000000\n",
+			s);
+		return 0;
+	}
+	return v;
+}
+
+int qc_check_main(Suite *(*const *suites)(void), size_t n)
+{
+	if (!suites || n == 0) {
+		fputs("quiesce: qc_check_main: no suites\n", stderr);
+		return EXIT_FAILURE;
+	}
+	long runs = repeat_count();
+	if (runs == 0)
+		return EXIT_FAILURE;
+	uint64_t seed0;
+	bool chaos = qc__chaos_seed(&seed0); /* QC_CHAOS_SEED */
+	if (runs == 1) {
+		if (chaos)
+			fprintf(stderr, "quiesce: chaos seed %llu\n",
+				(unsigned long long)seed0);
+		return run_once(suites, n);
+	}
+	/* QC_REPEAT: the whole run again with seeds seed0, seed0 + 1, ...,
+	 * each printed before its run so a failure replays with
+	 * QC_CHAOS_SEED=<seed> alone. Without QC_CHAOS_SEED the first seed
+	 * comes from the clock and the pid. */
+	if (!chaos) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed0 = ((uint64_t)ts.tv_sec * 1000003u) ^
+			(uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+		seed0 %= 1000000000u; /* short enough to retype */
+	}
+	long failed = 0;
+	uint64_t first_failed = 0;
+	for (long i = 0; i < runs; i++) {
+		uint64_t seed = seed0 + (uint64_t)i;
+		fprintf(stderr,
+			"quiesce: chaos seed %llu (QC_REPEAT run %ld/%ld)\n",
+			(unsigned long long)seed, i + 1, runs);
+		fflush(stderr);
+		qc__chaos_set(true, seed);
+		if (run_once(suites, n) != EXIT_SUCCESS) {
+			if (failed++ == 0)
+				first_failed = seed;
+			fprintf(stderr,
+				"quiesce: run %ld/%ld failed: replay with "
+				"QC_CHAOS_SEED=%llu\n",
+				i + 1, runs, (unsigned long long)seed);
+		}
+	}
+	qc__chaos_set(chaos, seed0);
+	if (failed)
+		fprintf(stderr,
+			"quiesce: QC_REPEAT: %ld of %ld runs failed (first: "
+			"QC_CHAOS_SEED=%llu)\n",
+			failed, runs, (unsigned long long)first_failed);
+	else
+		fprintf(stderr, "quiesce: QC_REPEAT: %ld runs passed\n", runs);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -124,6 +124,15 @@ void qc__ck_assert_done_within(qc_ctx *ctx, qc_duration bound, const char *file,
  * ran" to stderr and returns EXIT_FAILURE (a filter that matches nothing,
  * or a suite whose tests were never added, must not pass). A NULL suite
  * function, or one that returns NULL, is an error too.
+ *
+ * Chaos mode (include/quiesce/harness.h): with QC_CHAOS_SEED=S it first
+ * prints "quiesce: chaos seed S" to stderr. With QC_REPEAT=N (1 to
+ * 1000000) it runs the suites N times, building them anew each time, with
+ * chaos seeds S, S+1, ... (S from QC_CHAOS_SEED, else from the clock),
+ * printing "quiesce: chaos seed <seed> (QC_REPEAT run i/N)" before each
+ * run and a "replay with QC_CHAOS_SEED=<seed>" line after each failed one;
+ * it returns EXIT_SUCCESS only when every run passed. Check's log files
+ * (CK_TAP_LOG_FILE_NAME, ...) then hold the last run only.
  */
 int qc_check_main(Suite *(*const *suites)(void), size_t n);
 

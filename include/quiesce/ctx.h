@@ -192,7 +192,8 @@ QC_API qc_after *qc_after_func(qc_ctx *ctx, void (*fn)(void *), void *arg);
  * run or started, a second stop, or NULL. */
 QC_API bool qc_after_stop(qc_after *a);
 
-/* qc_ctx_set_name: names ctx for reports and dumps (copied; NULL clears). */
+/* qc_ctx_set_name: names ctx for reports and dumps (copied; NULL clears).
+ * Out of memory, the old name stays and errno is ENOMEM. */
 QC_API void qc_ctx_set_name(qc_ctx *ctx, const char *name);
 
 /* qc_ctx_name: ctx's name, or NULL if unnamed. Valid while ctx lives and its

@@ -98,8 +98,10 @@ QC_API int qc_sleep_until(qc_ctx *ctx, qc_time t);
  * revents set as by poll), 0 on timeout (every revents 0), or -1 with errno
  * ECANCELED/ETIMEDOUT when ctx ended first (also at entry: then nothing is
  * polled), EINVAL for NULL ctx or NULL fds with n > 0, ENOMEM, EMFILE or
- * ENFILE (the done fd or the virtual timer's eventfd could not be made), or
- * poll's own errno. EINTR is retried. When fds are ready and ctx ended in
+ * ENFILE (the done fd or the virtual timer's eventfd could not be made),
+ * EBADF (the context's done fd, or the timer's eventfd, was closed by
+ * someone else meanwhile: the wait could never end), or poll's own errno.
+ * EINTR is retried. When fds are ready and ctx ended in
  * the same poll, the ready fds win. On a virtual clock a finite timeout is a
  * timer on that clock (visible to qc_clock_next_timer while the call waits)
  * which wakes poll through an eventfd when the clock passes it; it never

@@ -50,6 +50,10 @@ static void run(qc_h *h, bool bad, ex_verdict *v)
 	int r, got = 0;
 	for (int i = 0; i < 2; i++)
 		got += qc_chan_recv(pool, results, &r) == 0;
+	/* Every worker busy with a job before the cancel, however the
+	 * threads were scheduled: without this a loaded machine may run
+	 * none of them until after it, and the BAD send is never reached. */
+	qc_h_settle(h);
 	snprintf(v->note, sizeof v->note,
 		 "dispatcher read %d results and was cancelled", got);
 	qc_release(pool);
