@@ -21,9 +21,9 @@ static _Atomic long alloc_count;
 static int injected_failure(void)
 {
 	atomic_store_explicit(
-		&alloc_count,
-		atomic_load_explicit(&alloc_count, memory_order_relaxed) + 1,
-		memory_order_relaxed);
+	    &alloc_count,
+	    atomic_load_explicit(&alloc_count, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
 	long left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
 	while (left >= 0) {
 		if (left == 0)

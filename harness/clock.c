@@ -57,7 +57,6 @@ static qc_time now_monotonic(void)
 	return (qc_time)ts.tv_sec * QC_SECOND + ts.tv_nsec;
 }
 
-
 /* ------------------------------------------------------------ the heap */
 
 static bool earlier(const qc__timer *a, const qc__timer *b)
@@ -303,8 +302,8 @@ static void real_thread_kick(qc_clock *c, qc_time when)
 		pthread_attr_t a;
 		pthread_attr_init(&a);
 		pthread_attr_setstacksize(&a, 64 * 1024);
-		if (qc__thread_create_internal(&c->thread, &a,
-						real_thread_main, c) == 0) {
+		if (qc__thread_create_internal(&c->thread, &a, real_thread_main,
+					       c) == 0) {
 			c->thread_started = true;
 			if (!registered) {
 				registered = true;

@@ -251,9 +251,9 @@ static void release_locked(qc_ctx *x)
 		x->next = x->prev = NULL;
 	}
 	if (v & (QC_F_LINKED | QC_F_TIMER))
-		atomic_store_explicit(&x->flags,
-				      (uint8_t)(v & ~(QC_F_LINKED | QC_F_TIMER)),
-				      memory_order_release);
+		atomic_store_explicit(
+		    &x->flags, (uint8_t)(v & ~(QC_F_LINKED | QC_F_TIMER)),
+		    memory_order_release);
 }
 
 void qc__cancel_locked(qc_ctx *ctx, int err, int cause, qc__batch *b)
@@ -437,10 +437,10 @@ static qc_ctx *derive(qc_ctx *parent, enum qc__kind kind, qc_time deadline,
 	}
 	/* A context that needs its cold part from the start gets it in the
 	 * same allocation: one malloc and one free instead of two. */
-	bool with_ext = kind == QC_KIND_DEADLINE || kind == QC_KIND_VALUE ||
-			c->track;
-	qc_ctx *ctx = qc__malloc(sizeof *ctx +
-				 (with_ext ? sizeof(qc__ctx_ext) : 0));
+	bool with_ext =
+	    kind == QC_KIND_DEADLINE || kind == QC_KIND_VALUE || c->track;
+	qc_ctx *ctx =
+	    qc__malloc(sizeof *ctx + (with_ext ? sizeof(qc__ctx_ext) : 0));
 	if (!ctx)
 		return NULL;
 	memset(ctx, 0, sizeof *ctx);

@@ -69,7 +69,7 @@ struct qc__timer {
 /* ------------------------------------------------------------- clocks */
 
 struct qc_clock {
-	qc__lock lock;	      /* the clock lock (block.h: inline futex lock) */
+	qc__lock lock;	     /* the clock lock (block.h: inline futex lock) */
 	_Atomic qc_time now; /* virtual clocks only */
 	bool is_virtual;
 	bool track;	  /* keep a registry of live contexts (leak reports) */
@@ -125,16 +125,16 @@ enum qc__kind {
 /* Changed only under the clock lock (plain release stores, no locked
  * read-modify-write); read without it with acquire loads. */
 enum qc__flags {
-	QC_F_LINKED = 1,  /* in its parent's child list */
-	QC_F_TIMER = 4,	  /* ext->timer may be armed */
-	QC_F_REG = 8,	  /* in the clock's registry */
+	QC_F_LINKED = 1, /* in its parent's child list */
+	QC_F_TIMER = 4,	 /* ext->timer may be armed */
+	QC_F_REG = 8,	 /* in the clock's registry */
 };
 
 /* The top bit of ctx->refs: a thread has futex-waited on err, so making
  * the context done must wake it. Set without the clock lock (an atomic OR),
  * which is why it does not live in flags; reference counts never reach it. */
 #define QC_REFS_WAITERS 0x80000000u
-#define QC_REFS_MASK 0x7fffffffu
+#define QC_REFS_MASK	0x7fffffffu
 
 static inline void qc__ctx_set_waiters(qc_ctx *ctx);
 
