@@ -23,6 +23,7 @@ runs=${SOAK_RUNS:-200}
 chaos_runs=${SOAK_CHAOS_RUNS:-50}
 seed0=${SOAK_CHAOS_SEED:-1}
 build=${SOAK_BUILD:-build/dev}
+[[ $build == /* ]] || build=$root/$build
 skip=" ${SOAK_SKIP:-} "
 
 bash ci/deps.sh
@@ -63,7 +64,7 @@ fi
 
 if ! skipped fuzz; then
 	echo "=== fuzz (${FUZZ_SECONDS:-600} s)"
-	if FUZZ_DIR=${FUZZ_DIR:-$root/$build/fuzz} \
+	if FUZZ_DIR=${FUZZ_DIR:-$build/fuzz} \
 		bash ci/fuzz.sh "${FUZZ_SECONDS:-600}" >"$logs/fuzz.log" 2>&1; then
 		summary+=("$(tail -n 1 "$logs/fuzz.log")")
 	else

@@ -10,15 +10,15 @@
  * qc__chaos_set, makes every thread reseed at its next point.
  *
  * Each point draws one number, which decides whether it acts and how: by
- * yielding the CPU (sched_yield) or by sleeping 0-50 us of real time on a
- * raw futex (so neither libfaketime nor quiesce's own time interposition
- * can stretch it), one or the other with equal odds. A thread's first 256
- * points act half the time; its k-th point after that with probability
- * 128/k, never below 1/1024. So the start of every thread's life (a test's
- * threads rarely reach 256 points) is dense with delays, while a loop of a
- * million cancels meets about 1,800, not half a million: on a loaded
- * machine each action can cost a scheduler time slice, and tests with
- * real-time bounds must still pass.
+ * yielding the CPU (sched_yield; one action in four) or by sleeping 0-50 us
+ * of real time on a raw futex (so neither libfaketime nor quiesce's own
+ * time interposition can stretch it). A thread's first 256 points act half
+ * the time; its k-th point after that with probability 32/k, never below
+ * 1/4096. So the start of every thread's life (a test's threads rarely
+ * reach 256 points) is dense with delays, while a loop of ten thousand
+ * waits meets about 250 and one of a million cancels about 550, not half a
+ * million: on a loaded machine a yield can cost a whole time slice, and
+ * tests with real-time bounds must still pass.
  *
  * Invariants: qc__chaos_on is written only here; seed and generation are
  * published before the flag (release), read after it (acquire) on the slow
@@ -86,13 +86,13 @@ static uint64_t next_draw(void)
 }
 
 /* Whether the k-th point of a thread acts, given 20 random bits: with
- * probability 1/2 up to k = 256, then 128/k, at least 1/1024. */
+ * probability 1/2 up to k = 256, then 32/k, at least 1/4096. */
 static bool acts(uint64_t k, uint64_t bits20)
 {
 	uint64_t threshold =
-	    k <= 256 ? (uint64_t)1 << 19 : ((uint64_t)1 << 27) / k;
-	if (threshold < ((uint64_t)1 << 10))
-		threshold = (uint64_t)1 << 10;
+	    k <= 256 ? (uint64_t)1 << 19 : ((uint64_t)1 << 25) / k;
+	if (threshold < ((uint64_t)1 << 8))
+		threshold = (uint64_t)1 << 8;
 	return bits20 < threshold;
 }
 
@@ -101,10 +101,10 @@ void qc__chaos_inject(int site)
 	(void)site; /* every site acts alike; the enum documents them */
 	uint64_t r = next_draw();
 	atomic_fetch_add_explicit(&n_points, 1, memory_order_relaxed);
-	/* 0: nothing; 2: yield; 3: sleep. */
+	/* 0: nothing; 2: yield (one action in four); 3: sleep. */
 	unsigned action = 0;
 	if (acts(++tl_points, r & 0xfffff))
-		action = 2 + (unsigned)(r >> 63);
+		action = (r >> 62) == 0 ? 2 : 3;
 	tl_digest = tl_digest * 1099511628211ull + action + 1;
 	if (action == 2) {
 		atomic_fetch_add_explicit(&n_yields, 1, memory_order_relaxed);

@@ -32,12 +32,12 @@
  *   chaos mode. quiesce then injects seeded delays at its own wait, wake
  *   and cancel points (the blocking waits of qc_wait, qc_sleep*,
  *   qc_cond_wait, qc_chan_* before they block and after they wake,
- *   qc_cancel/qc_cancel_cause before they lock, and every park): a yield
- *   of the CPU or a sleep of 0-50 us of real time, at half of a thread's
- *   first 256 points, then ever more rarely (a k-th point with odds
- *   128/k, at least 1/1024), so that loops of a million calls stay
- *   quick. Each thread draws from its own generator, seeded from S and
- *   the thread's creation order in its harness (the test thread first;
+ *   qc_cancel/qc_cancel_cause before they lock, and every park): a sleep
+ *   of 0-50 us of real time or (one time in four) a yield of the CPU, at
+ *   half of a thread's first 256 points, then ever more rarely (a k-th
+ *   point with odds 32/k, at least 1/4096), so that loops of a million
+ *   calls stay quick. Each thread draws from its own generator, seeded from S
+ * and the thread's creation order in its harness (the test thread first;
  *   threads no harness tracks are numbered as they first reach a point),
  *   so a run's delays replay from S, and races in the code under test
  *   that depend on a rare interleaving show up. Virtual time is
