@@ -839,11 +839,11 @@ const qc_site *qc_ctx_site(const qc_ctx *ctx)
 	return ctx ? ctx->site : NULL;
 }
 
-static const char *kind_name(const qc_ctx *ctx)
+const char *qc__ctx_kind_name(const qc_ctx *ctx)
 {
 	switch (ctx->kind) {
 	case QC_KIND_ROOT:
-		return ctx == qc_background() ? "background" : "root";
+		return ctx == qc_background() ? "background" : "clock root";
 	case QC_KIND_CANCEL:
 		return "cancel";
 	case QC_KIND_DEADLINE:
@@ -895,8 +895,8 @@ char *qc_ctx_describe(const qc_ctx *ctx, char *buf, size_t n)
 			 strerror(c));
 	const char *name = qc_ctx_name(ctx);
 	snprintf(buf, n, "%s%s%s(%s%s%s), %s%s", name ? "\"" : "",
-		 name ? name : "", name ? "\" " : "", kind_name(ctx), when,
-		 site, err_name(e), cause);
+		 name ? name : "", name ? "\" " : "", qc__ctx_kind_name(ctx),
+		 when, site, err_name(e), cause);
 	return buf;
 }
 

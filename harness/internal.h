@@ -242,6 +242,10 @@ void qc__clock_set_track(qc_clock *c, bool on);
 void qc__ctx_ref(qc_ctx *ctx);
 void qc__ctx_unref(qc_ctx *ctx);
 
+/* qc__ctx_kind_name: "cancel", "deadline", "value", "without_cancel",
+ * "clock root" or "background", for reports and dumps. */
+const char *qc__ctx_kind_name(const qc_ctx *ctx);
+
 /* The root of c, created and freed with it. */
 qc_ctx *qc__root_new(qc_clock *c);
 void qc__root_free(qc_ctx *root);

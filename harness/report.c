@@ -238,22 +238,6 @@ void qc__h_describe_thread(const qc_h *h, const qc__tsnap *s, qc__buf *out)
 	qc__buf_puts(out, "\n");
 }
 
-static const char *kind_word(const qc_ctx *c)
-{
-	switch (c->kind) {
-	case QC_KIND_ROOT:
-		return c == qc_background() ? "background" : "clock root";
-	case QC_KIND_CANCEL:
-		return "cancel";
-	case QC_KIND_DEADLINE:
-		return "deadline";
-	case QC_KIND_VALUE:
-		return "value";
-	default:
-		return "without_cancel";
-	}
-}
-
 /* One context: "\"name\" (kind, created at f.c:12 in fn()) — state". */
 static void ctx_line(const qc_h *h, const qc_ctx *c, qc__buf *out)
 {
@@ -282,7 +266,7 @@ static void ctx_line(const qc_h *h, const qc_ctx *c, qc__buf *out)
 		else
 			qc__buf_puts(out, "(unnamed) ");
 	}
-	qc__buf_printf(out, "(%s%s", kind_word(c), when);
+	qc__buf_printf(out, "(%s%s", qc__ctx_kind_name(c), when);
 	if (site)
 		qc__buf_printf(out, ", created at %s:%d in %s()",
 			       qc__h_base(site->file), site->line, site->func);
