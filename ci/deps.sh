@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(cmake ninja-build gcc g++ clang make pkg-config check libsubunit-dev libfaketime valgrind
-      libdw-dev libelf-dev clang-format librsvg2-bin python3 libclang-rt-14-dev)
+      libdw-dev libelf-dev clang-format librsvg2-bin python3 libclang-rt-14-dev
+      lighttpd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
