@@ -66,6 +66,31 @@ struct qc__timer {
 		0, 0, SIZE_MAX, (fn) \
 	}
 
+/* A thread sleeping on a virtual clock until a time: its timer, whose fire
+ * claims the word with QC_W_TIME. Lives on the sleeper's stack; the timer
+ * is the first member so that the fire callback finds the word. */
+enum { QC_W_TIME = 2 };
+
+typedef struct qc__sleeper {
+	qc__timer timer;
+	_Atomic uint32_t word;
+} qc__sleeper;
+
+/* Runs under the clock lock on the thread moving the clock; the sleeper
+ * takes that lock to disarm before its frame goes away. */
+static inline void qc__sleeper_fire(qc__timer *t, qc__batch *b)
+{
+	(void)b;
+	qc__sleeper *s = (qc__sleeper *)(void *)t;
+	if (qc__word_claim(&s->word, QC_W_TIME))
+		qc__futex_wake(&s->word, 1);
+}
+
+#define QC_SLEEPER_INIT                                  \
+	{                                                \
+		.timer = QC_TIMER_INIT(qc__sleeper_fire) \
+	}
+
 /* ------------------------------------------------------------- clocks */
 
 struct qc_clock {

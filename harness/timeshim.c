@@ -214,23 +214,6 @@ static void *opaque(const void *p)
 
 /* ------------------------------------------------------------- sleeps */
 
-enum { SHIM_TIME = 2 };
-
-typedef struct shim_sleeper {
-	qc__timer timer; /* first member: the fire callback finds the word */
-	_Atomic uint32_t word;
-} shim_sleeper;
-
-/* Runs under the clock lock on the thread moving the clock; the sleeper
- * takes that lock to disarm before its frame goes away. */
-static void shim_fire(qc__timer *t, qc__batch *b)
-{
-	(void)b;
-	shim_sleeper *s = (shim_sleeper *)(void *)t;
-	if (qc__word_claim(&s->word, SHIM_TIME))
-		qc__futex_wake(&s->word, 1);
-}
-
 /* The rest of an orphaned sleep, in real time (QC_TIME_NEVER: until a
  * signal). Returns 0 or EINTR with *left set. */
 static int real_rest(qc_duration rest, qc_duration *left)
@@ -257,7 +240,7 @@ static int real_rest(qc_duration rest, qc_duration *left)
 static int vsleep(qc_clock *c, qc_time until, const char *what,
 		  qc_duration *left)
 {
-	shim_sleeper s = {.timer = QC_TIMER_INIT(shim_fire)};
+	qc__sleeper s = QC_SLEEPER_INIT;
 	atomic_init(&s.word, QC_W_WAITING);
 	bool armed = false;
 	/* No timer for "never": it would be the clock's next timer, and a
@@ -266,7 +249,7 @@ static int vsleep(qc_clock *c, qc_time until, const char *what,
 		int e = 0;
 		qc__clock_lock(c);
 		if (until <= qc_now(c))
-			atomic_store(&s.word, SHIM_TIME);
+			atomic_store(&s.word, QC_W_TIME);
 		else if ((e = qc__timer_arm_locked(c, &s.timer, until)) == 0)
 			armed = true;
 		qc__clock_unlock(c);
@@ -314,7 +297,7 @@ static int vsleep(qc_clock *c, qc_time until, const char *what,
 		qc__timer_disarm_locked(c, &s.timer);
 		qc__clock_unlock(c);
 	}
-	if (atomic_load(&s.word) == SHIM_TIME)
+	if (atomic_load(&s.word) == QC_W_TIME)
 		return 0;
 	qc_time now = qc_now(c);
 	qc_duration rest = until == QC_TIME_NEVER ? QC_TIME_NEVER

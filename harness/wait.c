@@ -239,23 +239,6 @@ int qc_cond_wait(qc_ctx *ctx, qc_cond *cv, pthread_mutex_t *mu)
 
 /* -------------------------------------------------------------- sleeps */
 
-enum { SLEEP_TIME = 2 };
-
-typedef struct sleeper {
-	qc__timer timer; /* first member: the fire callback finds the word */
-	_Atomic uint32_t word;
-} sleeper;
-
-/* Runs under the clock lock on the thread moving the virtual clock; the
- * sleeper takes that lock to disarm before its frame goes away. */
-static void sleep_fire(qc__timer *t, qc__batch *b)
-{
-	(void)b;
-	sleeper *s = (sleeper *)(void *)t;
-	if (qc__word_claim(&s->word, SLEEP_TIME))
-		qc__futex_wake(&s->word, 1);
-}
-
 /* The real clock: wait on ctx->err (or a local word if ctx can never be
  * done) with a timeout recomputed on every turn. */
 static int sleep_real(qc_ctx *ctx, qc_time until)
@@ -294,7 +277,7 @@ static int sleep_real(qc_ctx *ctx, qc_time until)
 static int sleep_virtual(qc_ctx *ctx, qc_time until)
 {
 	qc_clock *c = ctx->clock;
-	sleeper s = {.timer = QC_TIMER_INIT(sleep_fire)};
+	qc__sleeper s = QC_SLEEPER_INIT;
 	atomic_init(&s.word, QC_W_WAITING);
 	qc__hook hook;
 	bool hooked = qc__can_be_done(ctx);
@@ -310,7 +293,7 @@ static int sleep_virtual(qc_ctx *ctx, qc_time until)
 	if (until != QC_TIME_NEVER) {
 		qc__clock_lock(c);
 		if (until <= qc_now(c))
-			atomic_store(&s.word, SLEEP_TIME);
+			atomic_store(&s.word, QC_W_TIME);
 		else if ((e = qc__timer_arm_locked(c, &s.timer, until)) == 0)
 			armed = true;
 		qc__clock_unlock(c);
@@ -337,7 +320,7 @@ static int sleep_virtual(qc_ctx *ctx, qc_time until)
 		qc__hook_remove(ctx, &hook);
 	if (e)
 		return e;
-	return atomic_load(&s.word) == SLEEP_TIME ? 0 : qc_err(ctx);
+	return atomic_load(&s.word) == QC_W_TIME ? 0 : qc_err(ctx);
 }
 
 int qc_sleep_until(qc_ctx *ctx, qc_time t)
