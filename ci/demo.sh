@@ -12,7 +12,7 @@ cmake --build --preset dev
 # Found by name, so the demo may sit anywhere under build/dev/tools.
 demo=$(find build/dev/tools -name quiesce-demo -type f -perm -u+x 2>/dev/null | head -n 1)
 if [ -z "$demo" ]; then
-	echo "ci/demo.sh: quiesce-demo is not built yet (tools/demo has no CMakeLists.txt)" >&2
-	exit 0
+	echo "ci/demo.sh: quiesce-demo was not built (see build/dev)" >&2
+	exit 1
 fi
 exec "$demo" "$@"
