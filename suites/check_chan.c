@@ -873,9 +873,5 @@ static Suite *chan_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(chan_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return qcs_run(chan_suite());
 }

@@ -11,6 +11,8 @@
 
 #include "alloc.h"
 
+#include "support.h"
+
 static qc_clock *vc;
 
 static void setup(void)
@@ -187,9 +189,5 @@ static Suite *clock_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(clock_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return qcs_run(clock_suite());
 }

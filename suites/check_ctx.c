@@ -21,6 +21,8 @@
 #include "alloc.h"
 #include "internal.h"
 
+#include "support.h"
+
 static qc_clock *vc;
 static qc_ctx *vroot;
 
@@ -849,9 +851,5 @@ static Suite *ctx_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ctx_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return qcs_run(ctx_suite());
 }

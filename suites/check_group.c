@@ -453,9 +453,5 @@ static Suite *group_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(group_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return qcs_run(group_suite());
 }

@@ -25,6 +25,8 @@
 
 #include "model.h"
 
+#include "support.h"
+
 static long ops_budget(void)
 {
 	const char *env = getenv("QC_MODEL_OPS");
@@ -237,9 +239,5 @@ static Suite *model_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(model_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return qcs_run(model_suite());
 }

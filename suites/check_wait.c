@@ -866,9 +866,5 @@ static Suite *wait_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(wait_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return qcs_run(wait_suite());
 }

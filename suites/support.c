@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -89,4 +90,15 @@ bool qcs_join_within(pthread_t t, const int *done, qc_duration guard)
 	if (!qcs_wait_for(flag_set, (void *)(uintptr_t)done, guard))
 		return false;
 	return pthread_join(t, NULL) == 0;
+}
+
+int qcs_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr), ran = srunner_ntests_run(sr);
+	srunner_free(sr);
+	if (ran == 0)
+		fprintf(stderr, "quiesce: no checks ran\n");
+	return failed || ran == 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -8,6 +8,7 @@
 #ifndef QC_SUITES_SUPPORT_H
 #define QC_SUITES_SUPPORT_H
 
+#include <check.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -22,6 +23,10 @@
 #else
 #define QCS_SANITIZED 0
 #endif
+
+/* qcs_run: runs s (takes ownership) in Check's default mode and returns
+ * main()'s status: failure when any test failed or when none ran. */
+int qcs_run(Suite *s);
 
 /* qcs_multiplier: QC_TIME_MULTIPLIER if set, else 20 under valgrind, 5 in a
  * sanitizer build, else 1 (the library's rule). */
