@@ -265,6 +265,9 @@ void qc__h_release_records_locked(qc_h *h);
  * the user's routine when fn is the runtime's wrapper around it. */
 bool qc__h_sanitizer_thread(void *(*fn)(void *), const pthread_attr_t *attr,
 			    void *arg, const void **routine);
+/* True if a sanitizer runtime is loaded in this process (found once:
+ * a runtime is loaded before the program starts, never by dlopen). */
+bool qc__h_sanitizer_loaded(void);
 /* True if pc lies in a sanitizer runtime. */
 bool qc__h_frame_sanitizer(const void *pc);
 /* Parks a bubble thread joining a running tracked thread; true if p was

@@ -96,6 +96,27 @@ static bool is_sanitizer_path(const char *p)
 	       strncmp(b, "libhwasan", 9) == 0;
 }
 
+static bool sanitizer_loaded;
+static pthread_once_t sanitizer_once = PTHREAD_ONCE_INIT;
+
+static int sanitizer_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	(void)data;
+	return is_sanitizer_path(info->dlpi_name);
+}
+
+static void find_sanitizer(void)
+{
+	sanitizer_loaded = dl_iterate_phdr(sanitizer_cb, NULL) != 0;
+}
+
+bool qc__h_sanitizer_loaded(void)
+{
+	pthread_once(&sanitizer_once, find_sanitizer);
+	return sanitizer_loaded;
+}
+
 bool qc__h_frame_sanitizer(const void *pc)
 {
 	Dl_info di;
@@ -375,7 +396,8 @@ bool qc__h_sanitizer_thread(void *(*fn)(void *), const pthread_attr_t *attr,
 	Dl_info di;
 	void *p;
 	memcpy(&p, &fn, sizeof p);
-	if (!dladdr(p, &di) || !is_sanitizer_path(di.dli_fname))
+	if (!qc__h_sanitizer_loaded() || !dladdr(p, &di) ||
+	    !is_sanitizer_path(di.dli_fname))
 		return false;
 	const char *base = strrchr(di.dli_fname, '/');
 	base = base ? base + 1 : di.dli_fname;

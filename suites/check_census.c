@@ -463,7 +463,16 @@ START_TEST(test_census_proc_detects_zombie)
 	ck_assert_int_eq(p.pid, child);
 	ck_assert_int_eq(p.ppid, getpid());
 	ck_assert_int_eq(p.state, 'Z');
+	/* The children list sees the zombie and does not reap it. */
+	pid_t out[16];
+	size_t n;
+	ck_assert_int_eq(qc_census_children(0, out, 16, &n), 0);
+	ck_assert(has_pid(out, n, child));
+	ck_assert_int_eq(qc_census_proc(child, &p), 0);
+	ck_assert_int_eq(p.state, 'Z');
 	waitpid(child, NULL, 0);
+	ck_assert_int_eq(qc_census_children(0, out, 16, &n), 0);
+	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(qc_census_proc(child, &p), ESRCH);
 
 	ck_assert_int_eq(qc_census_proc(0, &p), 0);
@@ -544,7 +553,9 @@ START_TEST(test_census_allocating_calls_fail_cleanly_out_of_memory)
 	size_t n = 12345;
 	qc__alloc_fail_after(0);
 	ck_assert_int_eq(qc_census_tids_alloc(0, &tids, &n), ENOMEM);
-	ck_assert_int_eq(qc_census_children(0, out, 8, &n), ENOMEM);
+	/* Our parent's children (we are one): the /proc scan, which
+	 * allocates; our own list is empty and allocates nothing. */
+	ck_assert_int_eq(qc_census_children(getppid(), out, 8, &n), ENOMEM);
 	ck_assert_int_eq(qc_census_descendants(0, 0, out, 8, &n), ENOMEM);
 	qc__alloc_fail_after(-1);
 	ck_assert_ptr_eq(tids, (pid_t *)&tids); /* untouched on failure */

@@ -660,7 +660,7 @@ START_TEST(test_oom_census)
 		if (_i == 0)
 			e = qc_census_tids_alloc(0, &tids, &cnt);
 		else if (_i == 1)
-			e = qc_census_children(0, out, 64, &cnt);
+			e = qc_census_children(getppid(), out, 64, &cnt);
 		else
 			e = qc_census_descendants(0, 0, out, 64, &cnt);
 		long made = oom_off();
