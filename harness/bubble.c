@@ -27,12 +27,17 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "census_impl.h"
 #include "chaos.h"
 #include "futex.h"
 #include "harness_impl.h"
 
 /* How long one epoch wait lasts before the condition is evaluated again. */
 #define QC_SLICE (20 * QC_MILLISECOND)
+/* The most a guard is stretched for threads starved of a CPU: this many
+ * guards, and at least QC_GUARD_STRETCH_MIN. */
+#define QC_GUARD_STRETCH     10
+#define QC_GUARD_STRETCH_MIN (5 * QC_SECOND)
 
 bool qc__thr_parked_locked(const qc__thr *r)
 {
@@ -175,21 +180,107 @@ void qc__park_end(qc__park *p)
 	p->priv_next = QC_PARK_NOT_PUSHED;
 }
 
+/* ------------------------------------------------------------- the guard */
+
+/*
+ * The real-time guard catches hangs, not a loaded machine: a thread that
+ * was woken but waits for a CPU behind other processes must not fail a
+ * test. When the guard runs out while bubble threads are runnable, it
+ * watches them for one more probe interval: if one stayed runnable yet got
+ * less than an eighth of a CPU, the machine is the reason, and the guard
+ * is extended by another probe, up to QC_GUARD_STRETCH guards (at least
+ * QC_GUARD_STRETCH_MIN) in all.
+ * A spinning thread gets its CPU (on a machine loaded eight times over it
+ * may stretch the guard, never past the cap), and a thread blocked in a
+ * system call is not runnable: both fail at the guard plus one probe.
+ * (Run-queue wait in schedstat cannot tell: it grows only once the thread
+ * finally runs.)
+ */
+typedef struct guard {
+	qc_time end, cap; /* qc__now_raw: expires at end, never past cap */
+	qc_duration probe;
+	bool probing; /* the threads' CPU times were noted at the last end */
+} guard;
+
+static guard guard_start(const qc_h *h)
+{
+	qc_time now = qc__now_raw();
+	qc_duration probe = h->guard / 4;
+	if (probe < 10 * QC_MILLISECOND)
+		probe = 10 * QC_MILLISECOND; /* a few scheduler ticks */
+	if (probe > 250 * QC_MILLISECOND)
+		probe = 250 * QC_MILLISECOND;
+	qc_duration cap = h->guard * QC_GUARD_STRETCH;
+	if (cap < QC_GUARD_STRETCH_MIN)
+		cap = QC_GUARD_STRETCH_MIN;
+	return (guard){.end = qc_time_add(now, h->guard),
+		       .cap = qc_time_add(now, cap),
+		       .probe = probe};
+}
+
+/* Notes r's CPU time; true if, since the last note, it stayed runnable
+ * but got less than an eighth of a CPU. */
+static bool note_starved(qc__thr *r, qc_duration probe, bool compare)
+{
+	pid_t tid = atomic_load(&r->tid);
+	uint64_t run;
+	char state;
+	if (tid <= 0 || qc__census_sched(tid, &run, &state) != 0)
+		return false;
+	bool starved =
+	    compare && state == 'R' && run - r->sched_run < (uint64_t)probe / 8;
+	r->sched_run = run;
+	return starved;
+}
+
+/* Whether g has expired at raw time now; may extend it (see above). */
+static bool guard_expired_locked(qc_h *h, guard *g, qc_time now)
+{
+	if (now < g->end)
+		return false;
+	if (now >= g->cap)
+		return true;
+	const qc__thr *me = qc__self_thr;
+	bool starved = false, any = false;
+	for (qc__thr *r = qc__g_threads; r; r = r->next) {
+		if (r == me || r->exited || r->ignored ||
+		    atomic_load_explicit(&r->h, memory_order_relaxed) != h ||
+		    qc__thr_parked_locked(r))
+			continue;
+		any = true;
+		starved |= note_starved(r, g->probe, g->probing);
+	}
+	if (!any || (g->probing && !starved))
+		return true;
+	g->probing = true;
+	g->end = qc_time_add(now, g->probe);
+	if (g->end > g->cap)
+		g->end = g->cap;
+	return false;
+}
+
+/* How long to wait for the epoch before looking at g again. */
+static qc_duration guard_slice(const guard *g, qc_time now)
+{
+	qc_duration rel = g->end > now ? g->end - now : 0;
+	return rel < QC_SLICE ? rel : QC_SLICE;
+}
+
 /* ------------------------------------------------------ settle, advance */
 
 /* Waits until every bubble thread but the caller is parked or gone, at
- * most until raw_end (qc__now_raw). Returns 0 or ETIMEDOUT. */
-static int settle_locked(qc_h *h, qc_time raw_end)
+ * most until the guard expires. Returns 0 or ETIMEDOUT. */
+static int settle_locked(qc_h *h)
 {
 	const qc__thr *me = qc__self_thr;
+	guard g = guard_start(h);
 	for (;;) {
 		if (qc__h_all_parked_locked(h, me))
 			return 0;
 		qc_time now = qc__now_raw();
-		if (now >= raw_end)
+		if (guard_expired_locked(h, &g, now))
 			return ETIMEDOUT;
-		qc_duration rel = raw_end - now;
-		qc__h_wait_epoch_locked(h, rel < QC_SLICE ? rel : QC_SLICE);
+		qc__h_wait_epoch_locked(h, guard_slice(&g, now));
 	}
 }
 
@@ -199,7 +290,7 @@ int qc_h_settle(qc_h *h)
 		return EINVAL;
 	qc__h_resolve_ignores(h);
 	qc__h_lock();
-	int e = settle_locked(h, qc_time_add(qc__now_raw(), h->guard));
+	int e = settle_locked(h);
 	qc__h_unlock();
 	return e;
 }
@@ -212,17 +303,17 @@ int qc_h_advance(qc_h *h, qc_duration d)
 	qc__h_resolve_ignores(h);
 	qc__h_lock();
 	qc_time target = qc_time_add(qc_now(h->clock), d);
-	int e = settle_locked(h, qc_time_add(qc__now_raw(), h->guard));
+	int e = settle_locked(h);
 	while (e == 0) {
 		qc_time next;
 		if (qc_clock_next_timer(h->clock, &next) != 0 || next > target)
 			break;
 		qc__h_move_clock_locked(h, next);
-		e = settle_locked(h, qc_time_add(qc__now_raw(), h->guard));
+		e = settle_locked(h);
 	}
 	if (e == 0 && qc_now(h->clock) < target) {
 		qc__h_move_clock_locked(h, target);
-		e = settle_locked(h, qc_time_add(qc__now_raw(), h->guard));
+		e = settle_locked(h);
 	}
 	qc__h_unlock();
 	return e;
@@ -240,7 +331,7 @@ int qc_h_expect_quiet(qc_h *h, qc_duration bound)
 	bool from_cancel = h->cancelled;
 	qc_time from = from_cancel ? h->cancel_time : qc_now(h->clock);
 	qc_time limit = qc_time_add(from, bound);
-	qc_time raw_end = qc_time_add(qc__now_raw(), h->guard);
+	guard g = guard_start(h);
 	const qc__thr *me = qc__self_thr;
 	h->quiet_limit = limit;
 	qc__h_event_locked(h, QC_EV_PARK, NULL, "qc_h_expect_quiet", limit);
@@ -281,13 +372,12 @@ int qc_h_expect_quiet(qc_h *h, qc_duration bound)
 		qc_duration rel = QC_SLICE;
 		if (virt) {
 			qc_time raw = qc__now_raw();
-			if (raw >= raw_end) {
+			if (guard_expired_locked(h, &g, raw)) {
 				verdict = ETIMEDOUT;
 				why = QC_WHY_GUARD;
 				break;
 			}
-			if (raw_end - raw < rel)
-				rel = raw_end - raw;
+			rel = guard_slice(&g, raw);
 		} else {
 			if (now >= limit) {
 				verdict = ETIMEDOUT;

@@ -69,6 +69,29 @@ ssize_t qc__read_small(const char *path, char *buf, size_t n)
 	return (ssize_t)len;
 }
 
+int qc__census_sched(pid_t tid, uint64_t *run, char *state)
+{
+	char path[QC__PROC_PATH_MAX], buf[512];
+	snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+	ssize_t len = qc__read_small(path, buf, sizeof buf);
+	if (len < 0)
+		return (int)-len;
+	unsigned long long r;
+	if (sscanf(buf, "%llu", &r) != 1)
+		return ENOENT;
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	len = qc__read_small(path, buf, sizeof buf);
+	if (len < 0)
+		return (int)-len;
+	/* "tid (comm) S ...": comm may hold spaces and parentheses. */
+	const char *close = strrchr(buf, ')');
+	if (!close || close[1] != ' ' || !close[2])
+		return ENOENT;
+	*run = r;
+	*state = close[2];
+	return 0;
+}
+
 /* Parses an all-digit name; -1 for anything else ("self", "net", ...). */
 static int numeric_name(const char *s)
 {

@@ -6,6 +6,7 @@
 #define QC_CENSUS_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Longest /proc path the census builds ("/proc/2147483647/task/..."). */
@@ -33,5 +34,13 @@ ssize_t qc__read_small(const char *path, char *buf, size_t n);
  */
 int qc__list_numeric(const char *path, int skip_own_fd, int *out, size_t cap,
 		     size_t *n);
+
+/*
+ * qc__census_sched: thread tid's (of this process) time on a CPU in ns
+ * (/proc/self/task/<tid>/schedstat) and its state letter ('R' running or
+ * runnable, 'S', 'D', ...). Returns 0, ENOENT (no such thread, or a kernel
+ * without schedstat), or another errno.
+ */
+int qc__census_sched(pid_t tid, uint64_t *run, char *state);
 
 #endif /* QC_CENSUS_IMPL_H */

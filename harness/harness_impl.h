@@ -97,6 +97,9 @@ struct qc__thr {
 	uint32_t order; /* creation order in its harness (test thread: 0);
 			   seeds the thread's chaos generator (chaos.c) */
 	qc_time created_real, exited_real; /* qc__now_raw */
+	/* Its CPU time (ns) when the guard last looked (bubble.c: a loaded
+	 * machine must not trip the guard). */
+	uint64_t sched_run;
 };
 
 /* The one entry of the event trace. */
@@ -315,7 +318,7 @@ typedef struct qc__tsnap {
 	bool parked;
 	const char *park_what;
 	qc_time park_until;
-	bool park_has_ctx;
+	qc_ctx *park_ctx; /* what the wait ends on (a reference), or NULL */
 	const char *foreign_what; /* a wait on another clock, or NULL */
 	bool foreign_real;	  /* ... on the real clock */
 	qc_time created_real, exited_real;

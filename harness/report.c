@@ -106,7 +106,10 @@ int qc__h_snapshot_locked(qc_h *h, bool alive_only, bool with_leftover,
 		if (r->park) {
 			t->park_what = r->park->what;
 			t->park_until = r->park->until;
-			t->park_has_ctx = r->park->ctx != NULL;
+			/* The waiter holds it until its park ends, which
+			 * takes the harness lock we hold. */
+			t->park_ctx = (qc_ctx *)r->park->ctx;
+			qc__ctx_ref(t->park_ctx);
 		}
 		if (r->foreign) {
 			t->foreign_what = r->foreign->what;
@@ -127,6 +130,7 @@ void qc__h_snapshot_free(qc__tsnap *s, size_t n)
 		qc__free(s[i].creator_name);
 		qc__ctx_unref(s[i].ctx);
 		qc__ctx_unref(s[i].inherited);
+		qc__ctx_unref(s[i].park_ctx);
 	}
 	qc__free(s);
 }
@@ -347,11 +351,22 @@ static void thread_state(const qc_h *h, const qc__tsnap *s, qc__buf *out,
 			    out, "  state: parked in %s until %s\n",
 			    s->park_what,
 			    qc__h_offset(h, s->park_until, off, sizeof off));
+		} else if (!s->park_ctx) {
+			qc__buf_printf(out,
+				       "  state: parked in %s (no deadline)\n",
+				       s->park_what);
+		} else if (s->park_ctx == (s->ctx ? s->ctx : s->inherited)) {
+			qc__buf_printf(out,
+				       "  state: parked in %s until its "
+				       "context is done\n",
+				       s->park_what);
 		} else {
-			qc__buf_printf(
-			    out, "  state: parked in %s (%s)\n", s->park_what,
-			    s->park_has_ctx ? "until its context is done"
-					    : "no deadline");
+			/* Another context: say which, and whether it can
+			 * ever end the wait. */
+			qc__buf_printf(out, "  state: parked in %s on context ",
+				       s->park_what);
+			ctx_line(h, s->park_ctx, out);
+			qc__buf_puts(out, "\n");
 		}
 		return;
 	}
@@ -440,6 +455,17 @@ static void hint(const qc__tsnap *s, char kind, const char *call,
 		    call);
 		break;
 	case 'p':
+		if (s->park_ctx && !qc__can_be_done(s->park_ctx) &&
+		    s->park_until == QC_TIME_NEVER) {
+			qc__buf_printf(out,
+				       "  hint: its %s waits on a context that "
+				       "can never be done (a root, or one "
+				       "derived without cancel): pass it the "
+				       "context the thread was given (or a "
+				       "child of it)\n",
+				       call);
+			break;
+		}
 		if (why == QC_WHY_DEADLOCK) {
 			qc__buf_printf(
 			    out,
@@ -484,7 +510,7 @@ static void stack_of(const qc_h *h, pid_t tid, qc__buf *out)
 		return;
 	}
 	qc__buf_puts(out, "  stack:\n");
-	qc__stack_format(frames, n, out, "    ");
+	qc__stack_format_user(frames, n, out, "    ");
 }
 
 /* One line about a surviving thread past the first QC_REPORT_FULL. */

@@ -510,6 +510,7 @@ static Dwfl *sym_get(void)
 struct sym {
 	const char *func; /* symbol, or NULL */
 	const char *file; /* source basename, or NULL */
+	const char *path; /* source path as in the debug info, or NULL */
 	int line;
 	const char *mod; /* module basename, or NULL outside every module */
 	uintptr_t off;	 /* module-relative offset of the address */
@@ -546,6 +547,7 @@ static void sym_lookup(Dwfl *d, uintptr_t addr, bool exact, bool *refreshed,
 		const char *f = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
 		if (f && line > 0) {
 			s->file = base_name(f);
+			s->path = f;
 			s->line = line;
 		}
 	}
@@ -553,6 +555,71 @@ static void sym_lookup(Dwfl *d, uintptr_t addr, bool exact, bool *refreshed,
 	if (dwfl_module_relocate_address(m, &rel) < 0)
 		rel = look;
 	s->off = (uintptr_t)rel + (uintptr_t)(addr - look);
+}
+
+/* Appends frame a's line, numbered i. Under sym_mu. */
+static void format_frame(const struct sym *s, uintptr_t a, int i, qc__buf *out,
+			 const char *indent)
+{
+	if (s->func && s->file)
+		qc__buf_printf(out, "%s#%d %s  %s:%d\n", indent, i, s->func,
+			       s->file, s->line);
+	else if (s->func)
+		qc__buf_printf(out, "%s#%d %s (%s)\n", indent, i, s->func,
+			       s->mod);
+	else if (s->mod && s->file)
+		qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "  %s:%d\n", indent,
+			       i, s->mod, s->off, s->file, s->line);
+	else if (s->mod)
+		qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "\n", indent, i,
+			       s->mod, s->off);
+	else
+		qc__buf_printf(out, "%s#%d 0x%" PRIxPTR "\n", indent, i, a);
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether a frame is quiesce's own code: its source lies beside this file
+ * (any link: static, shared, installed), or, without line information, it
+ * is in libquiesce or bears the library's qc_ prefix. */
+static bool frame_is_quiesce(const struct sym *s)
+{
+	static const char here[] = __FILE__;
+	const char *slash = strrchr(here, '/');
+	size_t dir = slash ? (size_t)(slash - here) + 1 : 0;
+	if (s->path && dir && strncmp(s->path, here, dir) == 0)
+		return true;
+	return starts_with(s->mod, "libquiesce") || starts_with(s->func, "qc_");
+}
+
+/* The C library, the loader, the unwinder and the sanitizer runtimes: what
+ * lies between a blocked thread's pc and the call it made. */
+static bool frame_is_system(const struct sym *s)
+{
+	static const char *const mods[] = {
+	    "libc.so",	"libpthread", "ld-linux",   "linux-vdso", "libgcc_s",
+	    "libasan",	"libtsan",    "liblsan",    "libubsan",	  "libm.so",
+	    "librt.so", "vgpreload",  "libfaketime"};
+	for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++)
+		if (starts_with(s->mod, mods[i]))
+			return true;
+	return false;
+}
+
+/* Where a thread's own code ends: the frames that start a thread or the
+ * process. */
+static bool frame_is_start(const struct sym *s)
+{
+	static const char *const fns[] = {
+	    "start_thread",	      "__clone3",	   "__clone", "clone",
+	    "__libc_start_call_main", "__libc_start_main", "_start"};
+	for (size_t i = 0; s->func && i < sizeof fns / sizeof fns[0]; i++)
+		if (strcmp(s->func, fns[i]) == 0)
+			return true;
+	return false;
 }
 
 void qc__stack_format(void *const *frames, int n, qc__buf *out,
@@ -572,21 +639,46 @@ void qc__stack_format(void *const *frames, int n, qc__buf *out,
 			sym_lookup(d, a, i == 0, &refreshed, &s);
 		else
 			memset(&s, 0, sizeof s);
-		if (s.func && s.file)
-			qc__buf_printf(out, "%s#%d %s  %s:%d\n", indent, i,
-				       s.func, s.file, s.line);
-		else if (s.func)
-			qc__buf_printf(out, "%s#%d %s (%s)\n", indent, i,
-				       s.func, s.mod);
-		else if (s.mod && s.file)
-			qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "  %s:%d\n",
-				       indent, i, s.mod, s.off, s.file, s.line);
-		else if (s.mod)
-			qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "\n", indent,
-				       i, s.mod, s.off);
-		else
-			qc__buf_printf(out, "%s#%d 0x%" PRIxPTR "\n", indent, i,
-				       a);
+		format_frame(&s, a, i, out, indent);
+	}
+	sym_unlock();
+}
+
+void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
+			   const char *indent)
+{
+	if (!out || !frames || n <= 0)
+		return;
+	const char *full = getenv("QC_STACK_FULL");
+	sym_lock();
+	Dwfl *d = sym_get();
+	if (!d || (full && *full && strcmp(full, "0") != 0)) {
+		sym_unlock();
+		qc__stack_format(frames, n, out, indent);
+		return;
+	}
+	if (!indent)
+		indent = "";
+	bool refreshed = false;
+	struct sym s;
+	/* From the top: the libc and quiesce frames above the quiesce call
+	 * the thread made; it shows as frame #0. */
+	int first = 0;
+	for (int i = 0; i < n; i++) {
+		sym_lookup(d, (uintptr_t)frames[i], i == 0, &refreshed, &s);
+		if (frame_is_quiesce(&s))
+			first = i;
+		else if (!frame_is_system(&s))
+			break;
+	}
+	for (int i = first, k = 0; i < n; i++, k++) {
+		uintptr_t a = (uintptr_t)frames[i];
+		sym_lookup(d, a, i == 0, &refreshed, &s);
+		/* Below the thread's own code: quiesce's trampolines, then
+		 * the C library's thread start. */
+		if (i > first && (frame_is_quiesce(&s) || frame_is_start(&s)))
+			break;
+		format_frame(&s, a, k, out, indent);
 	}
 	sym_unlock();
 }

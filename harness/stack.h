@@ -82,6 +82,19 @@ void qc__stack_format(void *const *frames, int n, qc__buf *out,
 		      const char *indent);
 
 /*
+ * qc__stack_format_user: qc__stack_format for a report, showing the code
+ * under test's frames only: the quiesce call the thread is in (qc_wait, or
+ * an interposed nanosleep) becomes frame #0, with the C library and quiesce
+ * frames above it left out, and the frames below the thread's own code
+ * (quiesce's trampolines, start_thread, clone, __libc_start_main) are cut.
+ * A stack that is not in quiesce starts at its pc as before. QC_STACK_FULL=1
+ * in the environment keeps every frame (to debug quiesce itself).
+ * Thread safety: safe.
+ */
+void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
+			   const char *indent);
+
+/*
  * qc__symbolize_fn: names a function by its entry address, for a start
  * routine: "query_backend (aggregator.c:41)", "name (libc.so.6)" without
  * line information, "libname.so+0xoff" without a symbol, "0x..." outside

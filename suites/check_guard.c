@@ -17,6 +17,9 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -236,7 +240,7 @@ START_TEST(test_guard_intercept_time_is_exact_or_refused)
 	ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
 	ck_assert_int_eq((qc_time)ts.tv_sec * QC_SECOND + ts.tv_nsec,
 			 QC_VIRTUAL_EPOCH + 5 * QC_MINUTE);
-	ck_assert_int_lt(kernel_now() - k0, qcs_guard(QC_SECOND));
+	ck_assert_int_lt(kernel_now() - k0, qcs_hang(QC_SECOND));
 	/* qc_clock_real stays the process's clock on a bubble thread, also
 	 * where a sanitizer's clock_gettime calls quiesce's back. */
 	qc_time real = qc_now(qc_clock_real()), kernel = kernel_now();
@@ -245,6 +249,53 @@ START_TEST(test_guard_intercept_time_is_exact_or_refused)
 		ck_assert_int_gt(real, QC_VIRTUAL_EPOCH + QC_HOUR * 24 * 365);
 	else
 		ck_assert_int_lt(off, QC_SECOND);
+	ck_assert_int_eq(qc_h_free(h), 0);
+}
+END_TEST
+
+/* Waits on its context as the lowest-priority thread (SCHED_IDLE): once
+ * woken, it runs only when the hog on its CPU lets it. */
+static int idle_waiter(qc_ctx *ctx, void *arg)
+{
+	(void)arg;
+	struct sched_param sp = {0};
+	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+		return -1;
+	return qc_wait(ctx) == ECANCELED ? 0 : -1;
+}
+
+/* A loaded machine is no hang: a cancelled thread that waits for a CPU
+ * behind a busy process (here one pinned to its CPU, with the thread at
+ * SCHED_IDLE) stretches the guard instead of failing the test. */
+START_TEST(test_guard_stretches_for_a_thread_starved_of_cpu)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+	qc_h_opts o = {.guard = 20 * QC_MILLISECOND};
+	qc_h *h = qc_h_new(&o);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(qc_h_spawn(h, qc_h_ctx(h), "idle", idle_waiter, NULL),
+			 0);
+	ck_assert_int_eq(qc_h_settle(h), 0);
+	pid_t hog = fork();
+	ck_assert_int_ge(hog, 0);
+	if (hog == 0)
+		for (;;)
+			; /* on the same CPU: the affinity is inherited */
+	qc_time t0 = kernel_now();
+	qc_h_cancel(h);
+	int e = qc_h_expect_quiet(h, QC_SECOND);
+	qc_duration took = kernel_now() - t0;
+	kill(hog, SIGKILL);
+	waitpid(hog, NULL, 0);
+	ck_assert_msg(e == 0, "%s", qc_h_report(h));
+	ck_assert_int_eq(qc_h_result(h, "idle", &e), 0);
+	ck_assert_int_eq(e, 0);
+	if (getenv("QC_SHOW_TIMES"))
+		fprintf(stderr, "starved thread quiet after %lld us\n",
+			(long long)(took / 1000));
 	ck_assert_int_eq(qc_h_free(h), 0);
 }
 END_TEST
@@ -260,6 +311,7 @@ static Suite *guard_suite(void)
 	tcase_add_test(tc, test_guard_libfaketime_is_in_effect_or_absent);
 	tcase_add_test(tc, test_guard_real_clock_follows_the_process_clock);
 	tcase_add_test(tc, test_guard_intercept_time_is_exact_or_refused);
+	tcase_add_test(tc, test_guard_stretches_for_a_thread_starved_of_cpu);
 	suite_add_tcase(s, tc);
 	return s;
 }

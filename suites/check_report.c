@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <quiesce/chan.h>
 #include <quiesce/harness.h>
 #include <quiesce/wait.h>
 
@@ -180,7 +181,7 @@ START_TEST(test_report_sleep_past_the_bound_is_parked_until_1h)
 	qc_h_cancel(h);
 	qc_time t0 = qcs_now();
 	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), ETIMEDOUT);
-	ck_assert_int_lt(qcs_now() - t0, qcs_guard(QC_SECOND));
+	ck_assert_int_lt(qcs_now() - t0, qcs_hang(QC_SECOND));
 	ck_report_has("1 thread still alive at the bound (+1s)");
 	ck_report_has("every thread is parked; virtual time moved to the "
 		      "bound, next timer at +1h");
@@ -278,11 +279,56 @@ START_TEST(test_report_deadlock_words)
 	ck_report_has("quiesce: not quiet: 1 thread still alive in a deadlock "
 		      "(EDEADLK)");
 	ck_report_has("every bubble thread is parked and no timer is pending");
-	ck_report_has("state: parked in qc_wait (until its context is done)");
+	ck_report_has("state: parked in qc_wait until its context is done");
 	ck_report_has("hint: nothing can end its qc_wait");
 	qc_cancel(never);
 	qc_release(never);
 	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), 0);
+}
+END_TEST
+
+/* Given a cancellable context, but receives with the clock's root. */
+static int root_receiver(qc_ctx *ctx, void *arg)
+{
+	int v;
+	return qc_chan_recv(qc_clock_root(qc_ctx_clock(ctx)), arg, &v);
+}
+
+START_TEST(test_report_names_a_wait_on_a_never_done_context)
+{
+	qc_chan *ch = qc_chan_new(sizeof(int), 0);
+	qc_ctx *job = qc_with_cancel(qc_h_ctx(h));
+	qc_ctx_set_name(job, "job");
+	ck_assert_int_eq(qc_h_spawn(h, job, "rooted", root_receiver, ch), 0);
+	qc_cancel(job);
+	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), EDEADLK);
+	ck_report_has("state: parked in qc_chan_recv on context (unnamed) "
+		      "(clock root)");
+	ck_report_has("never done (it cannot be cancelled)");
+	ck_report_has("hint: its qc_chan_recv waits on a context that can "
+		      "never be done");
+	ck_report_has("context: \"job\" (cancel");
+	/* The stack starts at the quiesce call and ends at the thread's own
+	 * code (TSan's capture of a blocked thread is one libc frame). */
+	const char *r = qc_h_report(h);
+	if (strstr(r, "    #1 ")) {
+		ck_report_has("    #0 qc_chan_recv ");
+		ck_report_has("    #1 root_receiver ");
+	}
+	ck_assert_msg(!strstr(r, "trampoline") && !strstr(r, "start_thread") &&
+			  !strstr(r, "qc__futex_wait"),
+		      "%s", r);
+	/* QC_STACK_FULL=1 keeps every frame. */
+	setenv("QC_STACK_FULL", "1", 1);
+	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), EDEADLK);
+	unsetenv("QC_STACK_FULL");
+	r = qc_h_report(h);
+	if (strstr(r, "    #1 "))
+		ck_report_has(" start_thread ");
+	qc_chan_close(ch); /* the only way to end that wait */
+	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), 0);
+	qc_release(job);
+	ck_assert_int_eq(qc_chan_free(ch), 0);
 }
 END_TEST
 
@@ -337,7 +383,7 @@ START_TEST(test_report_good_versions_are_quiet_at_once)
 	qc_time t0 = qcs_now();
 	qc_h_cancel(h);
 	ck_assert_int_eq(qc_h_expect_quiet(h, 100 * QC_MILLISECOND), 0);
-	ck_assert_int_lt(qcs_now() - t0, qcs_guard(GUARD));
+	ck_assert_int_lt(qcs_now() - t0, qcs_hang(GUARD));
 	/* Nothing had to wait for time: the hour never passed. */
 	ck_assert_int_eq(qc_now(qc_h_clock(h)), QC_VIRTUAL_EPOCH);
 	const char *names[] = {"spinner", "reader", "cond", "sleeper"};
@@ -441,6 +487,7 @@ static Suite *report_suite(void)
 		       test_report_raw_helper_names_its_creator_and_context);
 	tcase_add_test(tc, test_report_never_cancelled_context_says_so);
 	tcase_add_test(tc, test_report_deadlock_words);
+	tcase_add_test(tc, test_report_names_a_wait_on_a_never_done_context);
 	tcase_add_test(tc, test_report_good_versions_are_quiet_at_once);
 	tcase_add_test(tc, test_report_ignore_leaves_a_thread_out);
 	tcase_add_test(tc, test_report_json_has_the_report_and_the_trace);

@@ -51,7 +51,7 @@ oom_counts oom_counts_now(void)
 void oom_counts_same(const oom_counts *a, const char *what, long n)
 {
 	/* A thread just joined may stay in /proc/self/task for a moment. */
-	qc_time end = qcs_now() + qcs_guard(2 * QC_SECOND);
+	qc_time end = qcs_now() + qcs_hang(2 * QC_SECOND);
 	oom_counts b = oom_counts_now();
 	while (b.threads > a->threads && qcs_now() < end) {
 		qcs_nap(QC_MILLISECOND);

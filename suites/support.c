@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
+#include "heap.h"
 #include "support.h"
 
 int qcs_multiplier(void)
@@ -48,6 +49,11 @@ qc_duration qcs_guard(qc_duration d)
 	return d * qcs_multiplier();
 }
 
+qc_duration qcs_hang(qc_duration d)
+{
+	return qcs_guard(d > QCS_HANG_MIN ? d : QCS_HANG_MIN);
+}
+
 void qcs_nap(qc_duration d)
 {
 	struct timespec ts = {(time_t)(d / QC_SECOND), (long)(d % QC_SECOND)};
@@ -71,7 +77,7 @@ int qcs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 
 bool qcs_wait_for(bool (*pred)(void *), void *arg, qc_duration guard)
 {
-	qc_time end = qcs_now() + qcs_guard(guard);
+	qc_time end = qcs_now() + qcs_hang(guard);
 	while (!pred(arg)) {
 		if (qcs_now() > end)
 			return false;

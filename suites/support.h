@@ -44,6 +44,16 @@ qc_time qcs_now(void);
 /* qcs_guard: d times the multiplier (a real-time give-up bound). */
 qc_duration qcs_guard(qc_duration d);
 
+/* A wait that only catches a hang lasts at least this long: on a loaded
+ * machine a thread may wait seconds for a CPU, and a passing test never
+ * waits the bound out (ci/soak.sh runs every suite with the cores busy). */
+#define QCS_HANG_MIN (30 * QC_SECOND)
+
+/* qcs_hang: a bound for "finishes, and at once": qcs_guard of d, at least
+ * QCS_HANG_MIN scaled. For "returns at once" where the slow path would
+ * take virtual hours, not for telling apart two real-time outcomes. */
+qc_duration qcs_hang(qc_duration d);
+
 /* qcs_nap: sleeps d of real time. Only to make a race likely. */
 void qcs_nap(qc_duration d);
 
@@ -52,8 +62,8 @@ void qcs_nap(qc_duration d);
  * Returns 0 or pthread_create's error. */
 int qcs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
-/* qcs_wait_for: polls pred(arg) until it is true (returns true) or guard of
- * real time (scaled by qcs_multiplier) has passed (returns false). */
+/* qcs_wait_for: polls pred(arg) until it is true (returns true) or
+ * qcs_hang(guard) of real time has passed (returns false). */
 bool qcs_wait_for(bool (*pred)(void *), void *arg, qc_duration guard);
 
 /* qcs_join_within: joins t if it finishes within guard (scaled); *done is

@@ -64,10 +64,14 @@ QC_BEGIN_DECLS
 typedef struct qc_h qc_h;
 
 typedef struct qc_h_opts {
-	bool real_clock;   /* false (default): a virtual clock */
-	qc_time start;	   /* virtual start; 0: QC_VIRTUAL_EPOCH */
-	bool manual_time;  /* true: never auto-advance */
-	qc_duration guard; /* real-time give-up, ns; 0: 1 s x multiplier */
+	bool real_clock;  /* false (default): a virtual clock */
+	qc_time start;	  /* virtual start; 0: QC_VIRTUAL_EPOCH */
+	bool manual_time; /* true: never auto-advance */
+	/* Real-time give-up, ns; 0: 1 s x multiplier. It catches hangs, not
+	 * a loaded machine: while a bubble thread is runnable but starved of
+	 * a CPU (under an eighth of one over a probe of a quarter guard), the
+	 * guard stretches, up to 10 guards (at least 5 s) in all. */
+	qc_duration guard;
 	/* intercept_time: bubble threads' own clock reads and sleeps use the
 	 * virtual clock (a sleep parks): time, gettimeofday, timespec_get
 	 * (TIME_UTC), clock_gettime (REALTIME, MONOTONIC, BOOTTIME,
