@@ -144,6 +144,10 @@ static void comm_of(pid_t tid, char name[16])
 	name[0] = '\0';
 	if (tid > 0 && qc_census_thread(0, tid, &info) == 0)
 		memcpy(name, info.name, 16);
+	/* Under valgrind an unnamed thread bears the tool's launcher name
+	 * ("memcheck-amd64-"); without it, it would bear the program's. */
+	if (RUNNING_ON_VALGRIND && strstr(name, "-amd64-"))
+		snprintf(name, 16, "%s", program_invocation_short_name);
 }
 
 /* Splits qc__symbolize_fn's "name (file.c:41)" into its parts. */
