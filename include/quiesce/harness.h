@@ -199,7 +199,9 @@ QC_API int qc_h_write_json(const qc_h *h, FILE *out);
 QC_API int qc_h_ignore(qc_h *h, const char *start_routine);
 
 /* qc_h_report: the last failure report, "" if none; never NULL. Valid until
- * the next call on h. */
+ * the next call on h. A thread's stack there shows the code under test:
+ * from the quiesce call it waits in (or its pc) down to its start routine;
+ * QC_STACK_FULL=1 in the environment keeps every frame. */
 QC_API const char *qc_h_report(const qc_h *h);
 
 /* qc_h_time_multiplier: the real-time multiplier: QC_TIME_MULTIPLIER if set,
