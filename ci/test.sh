@@ -3,6 +3,7 @@
 # needs, then runs each stage through the CMake presets:
 #   dev       plain Debug build, -Werror: unit and faketime tests
 #   valgrind  the memcheck variant of every suite
+#   helgrind  the helgrind variant of every suite (data races, lock order)
 #   asan      ASan + UBSan (leak checks on)
 #   tsan      ThreadSanitizer
 #   consumer  ci/consumer.sh, when it exists (builds against the installed package)
@@ -145,6 +146,7 @@ stage()
 
 stage dev preset_stage dev
 stage valgrind preset_stage valgrind
+stage helgrind preset_stage helgrind
 stage asan preset_stage asan
 stage tsan tsan_stage
 stage consumer consumer_stage

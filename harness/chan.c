@@ -192,7 +192,7 @@ qc_chan *qc_chan_new(size_t elem_size, size_t capacity)
 	if (!ch)
 		return NULL;
 	memset(ch, 0, sizeof *ch);
-	atomic_init(&ch->lock.v, 0);
+	qc__lock_init(&ch->lock);
 	atomic_init(&ch->inside, 0);
 	ch->esz = elem_size;
 	ch->cap = capacity;
@@ -224,6 +224,7 @@ int qc_chan_free(qc_chan *ch)
 			break;
 		sched_yield(); /* woken threads still leaving */
 	}
+	qc__lock_destroy(&ch->lock);
 	qc__free(ch);
 	return 0;
 }

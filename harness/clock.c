@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "annotate.h"
 #include "internal.h"
 #include "park.h"
 #include "timeshim.h"
@@ -213,11 +214,12 @@ static void real_init(void)
 	real_clock.root = &real_root;
 	pthread_atfork(real_atfork_prepare, real_atfork_parent,
 		       real_atfork_child);
+	QC_ANN_ONCE_DONE(&real_once);
 }
 
 qc_clock *qc_clock_real(void)
 {
-	pthread_once(&real_once, real_init);
+	QC_ONCE(&real_once, real_init);
 	return &real_clock;
 }
 
@@ -323,11 +325,13 @@ qc_clock *qc_clock_virtual_new(qc_time start)
 	qc_clock *c = qc__calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
-	atomic_init(&c->now, start); /* the clock lock: zeroed is unlocked */
+	atomic_init(&c->now, start);
+	qc__lock_init(&c->lock);
 	c->is_virtual = true;
 	c->track = true;
 	c->root = qc__root_new(c);
 	if (!c->root) {
+		qc__lock_destroy(&c->lock);
 		qc__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -348,6 +352,7 @@ int qc_clock_free(qc_clock *c)
 		return EBUSY;
 	qc__root_free(c->root);
 	qc__free(c->heap);
+	qc__lock_destroy(&c->lock);
 	qc__free(c);
 	return 0;
 }

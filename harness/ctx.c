@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "annotate.h"
 #include "chaos.h"
 #include "futex.h"
 #include "internal.h"
@@ -81,6 +82,7 @@ static void flag_set(qc_ctx *ctx, uint8_t f)
 static void flag_clear(qc_ctx *ctx, uint8_t f)
 {
 	uint8_t v = atomic_load_explicit(&ctx->flags, memory_order_relaxed);
+	QC_ANN_HAPPENS_BEFORE(&ctx->flags); /* ctx_free may follow unlocked */
 	atomic_store_explicit(&ctx->flags, (uint8_t)(v & ~f),
 			      memory_order_release);
 }
@@ -92,6 +94,27 @@ static bool flag_has(const qc_ctx *ctx, uint8_t f)
 	       f;
 }
 
+/* For helgrind and drd (annotate.h): the first 16 bytes of a context are
+ * atomics read without the clock lock (qc_err is inline in the user's code,
+ * so its loads cannot carry annotations), and kind, which never changes
+ * once the context is published; one request covers them, as a context's
+ * creation is a hot path. The orderings the atomics make are annotated
+ * where they are made: mark_done publishes err and the library's waits
+ * consume it; flag_clear and release_locked publish the end of a
+ * canceller's walk, and every dropped reference its holder's use, to
+ * ctx_free. */
+_Static_assert(offsetof(qc_ctx, err) == 0 && offsetof(qc_ctx, cause) == 4 &&
+		   offsetof(qc_ctx, refs) == 8 &&
+		   offsetof(qc_ctx, urefs) == 12 &&
+		   offsetof(qc_ctx, kind) == 14 &&
+		   offsetof(qc_ctx, flags) == 15,
+	       "ctx_annotate covers err, cause, refs, urefs, kind and flags");
+
+static void ctx_annotate(qc_ctx *ctx)
+{
+	QC_ANN_ATOMIC_RANGE(ctx, offsetof(qc_ctx, flags) + 1);
+}
+
 qc_ctx *qc__root_new(qc_clock *c)
 {
 	qc_ctx *r = qc__calloc(1, sizeof *r);
@@ -100,6 +123,7 @@ qc_ctx *qc__root_new(qc_clock *c)
 	r->kind = QC_KIND_ROOT;
 	atomic_init(&r->refs, 1);
 	r->clock = c;
+	ctx_annotate(r);
 	return r;
 }
 
@@ -230,6 +254,7 @@ static void mark_done(qc_ctx *ctx, int err, int cause, qc__batch *b)
 		if (x->hooks_head)
 			batch_add(b, ctx);
 	}
+	QC_ANN_HAPPENS_BEFORE(&ctx->err);
 	atomic_store(&ctx->err, err);
 	if (atomic_load(&ctx->refs) & QC_REFS_WAITERS)
 		qc__futex_wake(&ctx->err, INT_MAX);
@@ -250,10 +275,12 @@ static void release_locked(qc_ctx *x)
 			x->next->prev = x->prev;
 		x->next = x->prev = NULL;
 	}
-	if (v & (QC_F_LINKED | QC_F_TIMER))
+	if (v & (QC_F_LINKED | QC_F_TIMER)) {
+		QC_ANN_HAPPENS_BEFORE(&x->flags); /* ctx_free's acquire */
 		atomic_store_explicit(
 		    &x->flags, (uint8_t)(v & ~(QC_F_LINKED | QC_F_TIMER)),
 		    memory_order_release);
+	}
 }
 
 void qc__cancel_locked(qc_ctx *ctx, int err, int cause, qc__batch *b)
@@ -301,6 +328,7 @@ static void run_hooks(qc_ctx *ctx)
 		qc__clock_unlock(c);
 		h->fn(h->arg);
 		/* After this store the hook's storage may be gone. */
+		QC_ANN_HAPPENS_BEFORE(&h->state);
 		atomic_store_explicit(&h->state, QC_HOOK_DONE,
 				      memory_order_release);
 	}
@@ -342,6 +370,8 @@ static void ctx_free(qc_ctx *ctx)
 			qc__timer_disarm_locked(c, &ctx->ext->timer);
 		reg_unlink_locked(c, ctx);
 		qc__clock_unlock(c);
+	} else {
+		QC_ANN_HAPPENS_AFTER(&ctx->flags);
 	}
 	atomic_fetch_sub_explicit(&c->live, 1, memory_order_relaxed);
 	ext_free(ctx->ext);
@@ -356,10 +386,14 @@ static void ctx_free(qc_ctx *ctx)
 static void ctx_unref(qc_ctx *ctx)
 {
 	while (ctx && ctx->kind != QC_KIND_ROOT) {
+		/* acq_rel: every holder's use of ctx happens before the free
+		 * by the last one. */
+		QC_ANN_HAPPENS_BEFORE(&ctx->refs);
 		if ((atomic_fetch_sub_explicit(&ctx->refs, 1,
 					       memory_order_acq_rel) &
 		     QC_REFS_MASK) != 1)
 			return;
+		QC_ANN_HAPPENS_AFTER(&ctx->refs);
 		qc_ctx *parent = ctx->parent;
 		ctx_free(ctx);
 		ctx = parent;
@@ -446,6 +480,7 @@ static qc_ctx *derive(qc_ctx *parent, enum qc__kind kind, qc_time deadline,
 	memset(ctx, 0, sizeof *ctx);
 	atomic_init(&ctx->refs, 1);
 	atomic_init(&ctx->urefs, 1);
+	ctx_annotate(ctx);
 	ctx->kind = (uint8_t)kind;
 	ctx->parent = parent;
 	ctx->site = site;
@@ -678,8 +713,10 @@ int qc_wait(qc_ctx *ctx)
 	if (!ctx)
 		return EINVAL;
 	int e = qc__err_inline(ctx);
-	if (e)
+	if (e) {
+		QC_ANN_HAPPENS_AFTER(&ctx->err);
 		return e;
+	}
 	if (!ever_done(ctx))
 		return EINVAL;
 	qc__ctx_set_waiters(ctx);
@@ -691,6 +728,7 @@ int qc_wait(qc_ctx *ctx)
 	qc__park_begin(&p);
 	while ((e = atomic_load(&ctx->err)) == 0)
 		qc__futex_wait(&ctx->err, 0, -1);
+	QC_ANN_HAPPENS_AFTER(&ctx->err);
 	qc__park_end(&p);
 	qc__chaos_point(QC_CHAOS_WAKE);
 	return e;
@@ -729,6 +767,7 @@ int qc__hook_add(qc_ctx *ctx, qc__hook *h, void (*fn)(void *), void *arg)
 	h->arg = arg;
 	h->ctx = ctx;
 	h->owned_next = NULL;
+	QC_ANN_ATOMIC(&h->state); /* stored by run_hooks without the lock */
 	qc__clock_lock(ctx->clock);
 	int e = atomic_load_explicit(&ctx->err, memory_order_relaxed);
 	if (!e) {
@@ -752,9 +791,12 @@ void qc__hook_remove(qc_ctx *ctx, qc__hook *h)
 	qc__clock_unlock(ctx->clock);
 	/* Fired: the canceller is running or about to run fn; h must stay
 	 * valid until it is done. fn is a short wake-up. */
-	while (atomic_load_explicit(&h->state, memory_order_acquire) ==
+	int s;
+	while ((s = atomic_load_explicit(&h->state, memory_order_acquire)) ==
 	       QC_HOOK_RUNNING)
 		sched_yield();
+	if (s == QC_HOOK_DONE)
+		QC_ANN_HAPPENS_AFTER(&h->state);
 }
 
 qc_after *qc_after_func(qc_ctx *ctx, void (*fn)(void *), void *arg)
@@ -769,6 +811,7 @@ qc_after *qc_after_func(qc_ctx *ctx, void (*fn)(void *), void *arg)
 	h->fn = fn;
 	h->arg = arg;
 	h->ctx = ctx;
+	QC_ANN_ATOMIC(&h->state); /* stored by run_hooks without the lock */
 	qc_clock *c = ctx->clock;
 	qc__clock_lock(c);
 	qc__ctx_ext *x = ext_get_locked(ctx);

@@ -26,6 +26,7 @@
 #include <quiesce/faketime.h>
 
 #include "alloc.h"
+#include "annotate.h"
 
 extern char **environ;
 
@@ -44,6 +45,7 @@ static bool elf_ok;
 static void elf_init(void)
 {
 	elf_ok = elf_version(EV_CURRENT) != EV_NONE;
+	QC_ANN_ONCE_DONE(&elf_once);
 }
 
 static bool is_asan_runtime(const char *name)
@@ -84,7 +86,7 @@ int qc_faketime_asan_runtime(const char *program, char *soname, size_t n)
 {
 	if (!program || !soname || n == 0)
 		return EINVAL;
-	pthread_once(&elf_once, elf_init);
+	QC_ONCE(&elf_once, elf_init);
 	if (!elf_ok)
 		return ENOEXEC;
 	int fd = open(program, O_RDONLY | O_CLOEXEC);

@@ -74,7 +74,7 @@ qc_group *qc_group_new_at(qc_ctx *parent, const qc_site *site)
 	qc_group *g = qc__calloc(1, sizeof *g);
 	if (!g)
 		return NULL;
-	atomic_init(&g->lock.v, 0);
+	qc__lock_init(&g->lock);
 	atomic_init(&g->running, 0);
 	atomic_init(&g->active, 0);
 	atomic_init(&g->first_err, 0);
@@ -82,6 +82,7 @@ qc_group *qc_group_new_at(qc_ctx *parent, const qc_site *site)
 	g->ctx = qc_with_cancel_at(parent, site);
 	if (!g->ctx) {
 		int e = errno;
+		qc__lock_destroy(&g->lock);
 		qc__free(g);
 		errno = e;
 		return NULL;
@@ -293,6 +294,7 @@ int qc_group_free(qc_group *g)
 		return EBUSY;
 	qc_cancel(g->ctx);
 	qc_release(g->ctx);
+	qc__lock_destroy(&g->lock);
 	qc__free(g);
 	return 0;
 }

@@ -40,6 +40,7 @@
 
 #include <quiesce/census.h>
 
+#include "annotate.h"
 #include "harness_impl.h"
 #include "stack.h"
 #include "timeshim.h"
@@ -97,6 +98,7 @@ static void atfork_child(void)
 #ifdef QC_DEBUG
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
 #endif
+	QC_ANN_MUTEX_RESET_HELD(&qc__g_mu); /* atfork_prepare's */
 	pthread_mutex_init(&qc__g_mu, &a);
 	pthread_mutexattr_destroy(&a);
 }
@@ -133,13 +135,14 @@ static void find_next(void)
 	FIND(timedjoin, "pthread_timedjoin_np");
 	FIND(clockjoin, "pthread_clockjoin_np");
 	FIND(detach, "pthread_detach");
+	QC_ANN_ONCE_DONE(&next_once);
 }
 
-#define NEXT(field)                                  \
-	do {                                         \
-		pthread_once(&next_once, find_next); \
-		if (!next.field)                     \
-			return ENOSYS;               \
+#define NEXT(field)                             \
+	do {                                    \
+		QC_ONCE(&next_once, find_next); \
+		if (!next.field)                \
+			return ENOSYS;          \
 	} while (0)
 
 /* ----------------------------------------------------------- interposers */
@@ -470,6 +473,8 @@ qc_h *qc_h_new_at(const qc_h_opts *opts, const qc_site *site)
 
 	qc__h_lock();
 	atomic_store(&h->clock->owner, h);
+	/* Read without the lock on fast paths (relaxed): annotate.h. */
+	QC_ANN_ATOMIC(&qc__h_live);
 	atomic_store_explicit(&qc__h_live, h, memory_order_release);
 	creating = false;
 	qc__h_event_locked(h, QC_EV_NEW, h->test, NULL, QC_TIME_NEVER);

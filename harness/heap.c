@@ -2,7 +2,8 @@
  * heap.c: per-test heap-leak deltas through the leak checker the process
  * runs under (see heap.h).
  *
- * valgrind memcheck: VALGRIND_DO_QUICK_LEAK_CHECK, then the byte and block
+ * valgrind memcheck (not valgrind's other tools, which count no leaks):
+ * VALGRIND_DO_QUICK_LEAK_CHECK, then the byte and block
  * counters of that search (COUNT_LEAKS reports definitely + indirectly lost
  * as "leaked", possibly lost as "dubious"). Only "leaked" counts: in a
  * running process "possibly lost" is mostly noise, above all glibc's
@@ -71,10 +72,20 @@ static bool option_off(const char *s)
 	return *p == '0' || strncmp(p, "false", 5) == 0;
 }
 
+/* memcheck answers its own client requests; another tool leaves a
+ * request's default (0) in place. GET_VBITS of a defined word answers 1. */
+bool qc__on_memcheck(void)
+{
+	if (!RUNNING_ON_VALGRIND)
+		return false;
+	unsigned word = 0, vbits = 0;
+	return VALGRIND_GET_VBITS(&word, &vbits, sizeof word) == 1;
+}
+
 static int current_mode(void)
 {
 	if (RUNNING_ON_VALGRIND)
-		return MODE_VALGRIND;
+		return qc__on_memcheck() ? MODE_VALGRIND : 0;
 	if (__lsan_do_recoverable_leak_check) {
 		if (option_off(getenv("ASAN_OPTIONS")) ||
 		    option_off(getenv("LSAN_OPTIONS")))

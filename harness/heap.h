@@ -4,8 +4,9 @@
  *
  * Under valgrind memcheck the searches are its client requests (a quick
  * leak check, then its counters); in a build with AddressSanitizer or
- * LeakSanitizer, LeakSanitizer's recoverable leak check. A plain build has
- * neither: the functions say ENOTSUP.
+ * LeakSanitizer, LeakSanitizer's recoverable leak check. A plain build, or
+ * valgrind running another tool (helgrind, drd), has neither: the
+ * functions say ENOTSUP.
  *
  * Thread safety: each function is thread-safe, but a leak search counts the
  * whole process: allocations that other threads lose between the baseline
@@ -15,7 +16,10 @@
 #ifndef QC_HEAP_H
 #define QC_HEAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <quiesce/api.h>
 
 #include "buf.h"
 
@@ -24,8 +28,9 @@ typedef struct qc__heap qc__heap;
 /*
  * qc__heap_baseline: searches for leaks now and remembers the totals in
  * *out (caller frees with qc__heap_free). Returns 0, ENOTSUP (neither
- * valgrind nor LeakSanitizer is active, or LeakSanitizer's detect_leaks is
- * off), EINVAL (out NULL) or ENOMEM. *out is written only on success.
+ * valgrind memcheck nor LeakSanitizer is active, or LeakSanitizer's
+ * detect_leaks is off), EINVAL (out NULL) or ENOMEM. *out is written only
+ * on success.
  */
 int qc__heap_baseline(qc__heap **out);
 
@@ -49,5 +54,10 @@ int qc__heap_delta(qc__heap *base, size_t *leaked_bytes, size_t *leaked_blocks,
 
 /* qc__heap_free: frees base; accepts NULL. */
 void qc__heap_free(qc__heap *base);
+
+/* qc__on_memcheck: true if the process runs under valgrind's memcheck (not
+ * merely under valgrind: helgrind and drd count no leaks). Exported for the
+ * library's own suites. Thread-safe; does not block. */
+QC_API bool qc__on_memcheck(void);
 
 #endif /* QC_HEAP_H */

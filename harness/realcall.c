@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "annotate.h"
 #include "harness_impl.h"
 #include "park.h"
 
@@ -52,12 +53,13 @@ static void find_real_create(void)
 	 * pointer; ISO C does not, hence the copy. */
 	void *sym = qc__next_symbol("pthread_create");
 	memcpy(&real_create, &sym, sizeof real_create);
+	QC_ANN_ONCE_DONE(&real_create_once);
 }
 
 int qc__thread_create_untracked(pthread_t *t, const pthread_attr_t *attr,
 				void *(*fn)(void *), void *arg)
 {
-	pthread_once(&real_create_once, find_real_create);
+	QC_ONCE(&real_create_once, find_real_create);
 	if (!real_create)
 		return ENOSYS;
 	return real_create(t, attr, fn, arg);

@@ -49,6 +49,7 @@
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
+#include "annotate.h"
 #include "census_impl.h"
 #include "futex.h"
 #include "internal.h"
@@ -134,6 +135,8 @@ static void capture_handler(int sig, siginfo_t *si, void *uc)
 		errno = saved_errno;
 		return;
 	}
+	/* The requester's last read of slot_frames came before its ASKED. */
+	QC_ANN_HAPPENS_AFTER(&slot_state);
 
 	void *raw[QC_STACK_MAX + SLOT_EXTRA];
 	void *ret = __builtin_return_address(0);
@@ -169,6 +172,7 @@ static void capture_handler(int sig, siginfo_t *si, void *uc)
 	for (int i = from; i < n && out < QC_STACK_MAX; i++)
 		slot_frames[out++] = raw[i];
 	slot_n = out;
+	QC_ANN_HAPPENS_BEFORE(&slot_state);
 	atomic_store_explicit(&slot_state, SLOT_DONE, memory_order_release);
 	qc__futex_wake(&slot_state, INT_MAX);
 	errno = saved_errno;
@@ -196,6 +200,9 @@ int qc__stack_init(int sig)
 	int e = pthread_mutex_lock(&init_mu);
 	QC_ASSERT(e == 0);
 	if (!atfork_done) {
+		/* Only ever accessed atomically (annotate.h). */
+		QC_ANN_ATOMIC(&slot_state);
+		QC_ANN_ATOMIC(&slot_tid);
 		/* Warm backtrace() up outside any handler: its first call
 		 * loads libgcc_s through dlopen, which allocates. */
 		void *warm[4];
@@ -354,6 +361,7 @@ __attribute__((noinline)) int qc__stack_capture(pid_t tid, void **frames,
 
 	atomic_store(&slot_state, SLOT_IDLE);
 	atomic_store_explicit(&slot_tid, tid, memory_order_release);
+	QC_ANN_HAPPENS_BEFORE(&slot_state);
 	atomic_store(&slot_state, SLOT_ASKED);
 	if (syscall(SYS_tgkill, getpid(), tid, sig) != 0) {
 		atomic_store(&slot_state, SLOT_IDLE);
@@ -392,6 +400,7 @@ __attribute__((noinline)) int qc__stack_capture(pid_t tid, void **frames,
 			goto fallback; /* the next capture waits for it */
 	}
 	QC_ASSERT(s == SLOT_DONE);
+	QC_ANN_HAPPENS_AFTER(&slot_state); /* the handler's frames */
 	n = slot_n < max ? slot_n : max;
 	memcpy(frames, slot_frames, (size_t)n * sizeof *frames);
 	atomic_store(&slot_state, SLOT_IDLE);

@@ -51,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "annotate.h"
 #include "block.h"
 #include "internal.h"
 #include "park.h"
@@ -112,11 +113,12 @@ static void find_next(void)
 	FIND(thrd_sleep);
 	FIND(poll);
 	FIND(select);
+	QC_ANN_ONCE_DONE(&next_once);
 }
 
 static void ensure_next(void)
 {
-	pthread_once(&next_once, find_next);
+	QC_ONCE(&next_once, find_next);
 }
 
 /*
@@ -136,11 +138,12 @@ static void find_process_gettime(void)
 	    dladdr((void *)(uintptr_t)find_process_gettime, &self) &&
 	    d.dli_fbase != self.dli_fbase)
 		memcpy(&process_gettime, &def, sizeof process_gettime);
+	QC_ANN_ONCE_DONE(&process_once);
 }
 
 int qc__real_clock_gettime(clockid_t id, struct timespec *ts)
 {
-	pthread_once(&process_once, find_process_gettime);
+	QC_ONCE(&process_once, find_process_gettime);
 	in_real = true;
 	int r = process_gettime(id, ts);
 	in_real = false;

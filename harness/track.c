@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "annotate.h"
 #include "harness_impl.h"
 #include "stack.h"
 
@@ -47,6 +48,7 @@ static void make_exit_key(void)
 {
 	if (pthread_key_create(&exit_key, thr_exit) != 0)
 		qc__die("pthread_key_create failed: cannot track threads");
+	QC_ANN_ONCE_DONE(&exit_key_once);
 }
 
 /* ------------------------------------------------------ object layout */
@@ -82,6 +84,7 @@ static void find_self_obj(void)
 	if (dladdr(me, &di))
 		self_obj.base = di.dli_fbase;
 	dl_iterate_phdr(phdr_cb, me);
+	QC_ANN_ONCE_DONE(&self_obj.once);
 }
 
 static bool is_sanitizer_path(const char *p)
@@ -109,11 +112,12 @@ static int sanitizer_cb(struct dl_phdr_info *info, size_t size, void *data)
 static void find_sanitizer(void)
 {
 	sanitizer_loaded = dl_iterate_phdr(sanitizer_cb, NULL) != 0;
+	QC_ANN_ONCE_DONE(&sanitizer_once);
 }
 
 bool qc__h_sanitizer_loaded(void)
 {
-	pthread_once(&sanitizer_once, find_sanitizer);
+	QC_ONCE(&sanitizer_once, find_sanitizer);
 	return sanitizer_loaded;
 }
 
@@ -125,7 +129,7 @@ bool qc__h_frame_sanitizer(const void *pc)
 
 bool qc__h_frame_internal(const void *pc)
 {
-	pthread_once(&self_obj.once, find_self_obj);
+	QC_ONCE(&self_obj.once, find_self_obj);
 	Dl_info di;
 	if (!dladdr(pc, &di))
 		return false;
@@ -299,10 +303,11 @@ static void thr_exit(void *p)
 int qc__h_track_create(qc_h *h, pthread_t *t, const pthread_attr_t *attr,
 		       const track_req *q)
 {
-	pthread_once(&exit_key_once, make_exit_key);
+	QC_ONCE(&exit_key_once, make_exit_key);
 	qc__thr *r = qc__calloc(1, sizeof *r);
 	if (!r)
 		return ENOMEM;
+	QC_ANN_ATOMIC(&r->tid); /* the thread stores it unlocked, first thing */
 	if (q->name && !(r->name = qc__strdup(q->name))) {
 		qc__free(r);
 		return ENOMEM;

@@ -37,6 +37,7 @@
 
 #include <quiesce/wait.h>
 
+#include "annotate.h"
 #include "block.h"
 #include "chaos.h"
 #include "internal.h"
@@ -105,7 +106,7 @@ int qc_cond_init(qc_cond *cv)
 		return EINVAL;
 	memset(cv, 0, sizeof *cv);
 	cond_impl *c = cond_get(cv);
-	atomic_init(&c->lock.v, 0);
+	qc__lock_init(&c->lock);
 	atomic_init(&c->waiters, 0);
 	c->magic = COND_MAGIC;
 	return 0;
@@ -133,6 +134,7 @@ int qc_cond_destroy(qc_cond *cv)
 			break;
 		sched_yield(); /* woken threads still leaving */
 	}
+	qc__lock_destroy(&c->lock);
 	c->magic = 0;
 	return 0;
 }
@@ -267,6 +269,8 @@ static int sleep_real(qc_ctx *ctx, qc_time until)
 		qc__futex_wait(word, 0,
 			       until == QC_TIME_NEVER ? -1 : until - now);
 	}
+	if (e)
+		QC_ANN_HAPPENS_AFTER(&ctx->err); /* mark_done's */
 	qc__park_end(&p);
 	qc__chaos_point(QC_CHAOS_WAKE);
 	return e;

@@ -226,7 +226,7 @@ static void *go_main(void *arg)
 {
 	goer *x = arg;
 	x->result = qc_group_go(x->g, "third", token_fn, x->arg);
-	__atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
+	qcs_flag_raise(&x->done);
 	return NULL;
 }
 

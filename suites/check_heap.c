@@ -31,7 +31,7 @@ static volatile uintptr_t hidden;
 /* True when a leak checker is present, so the module must work. */
 static bool have_checker(void)
 {
-	return RUNNING_ON_VALGRIND || __lsan_do_recoverable_leak_check;
+	return qc__on_memcheck() || __lsan_do_recoverable_leak_check;
 }
 
 static __attribute__((noinline)) void leak_a_block(void)

@@ -907,7 +907,7 @@ static void *orphan_main(void *arg)
 		;
 	o->took = qcs_now() - t0;
 	o->time_off = absdiff((qc_time)time(NULL) * QC_SECOND, raw_realtime());
-	__atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+	qcs_flag_raise(&o->done);
 	return NULL;
 }
 

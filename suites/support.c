@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
+#include "annotate.h"
 #include "heap.h"
 #include "support.h"
 
@@ -30,6 +31,16 @@ int qcs_multiplier(void)
 bool qcs_on_valgrind(void)
 {
 	return RUNNING_ON_VALGRIND != 0;
+}
+
+bool qcs_on_memcheck(void)
+{
+	return qc__on_memcheck();
+}
+
+bool qcs_thread_checked(void)
+{
+	return RUNNING_ON_VALGRIND && !qc__on_memcheck();
 }
 
 bool qcs_slow(void)
@@ -86,9 +97,19 @@ bool qcs_wait_for(bool (*pred)(void *), void *arg, qc_duration guard)
 	return true;
 }
 
+void qcs_flag_raise(int *flag)
+{
+	QC_ANN_ATOMIC(flag);
+	QC_ANN_HAPPENS_BEFORE(flag);
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+}
+
 static bool flag_set(void *arg)
 {
-	return __atomic_load_n((const int *)arg, __ATOMIC_ACQUIRE) != 0;
+	if (__atomic_load_n((const int *)arg, __ATOMIC_ACQUIRE) == 0)
+		return false;
+	QC_ANN_HAPPENS_AFTER(arg);
+	return true;
 }
 
 bool qcs_join_within(pthread_t t, const int *done, qc_duration guard)

@@ -32,8 +32,16 @@ int qcs_run(Suite *s);
  * sanitizer build, else 1 (the library's rule). */
 int qcs_multiplier(void);
 
-/* qcs_on_valgrind: true when running under valgrind. */
+/* qcs_on_valgrind: true when running under valgrind (any tool). */
 bool qcs_on_valgrind(void);
+
+/* qcs_on_memcheck: true under valgrind's memcheck, the one tool that counts
+ * leaked heap (not helgrind nor drd). */
+bool qcs_on_memcheck(void);
+
+/* qcs_thread_checked: true under a valgrind thread checker (helgrind, drd),
+ * which reports deliberate pthread misuse as an error. */
+bool qcs_thread_checked(void);
 
 /* qcs_slow: true under valgrind or a sanitizer: scale stress sizes down. */
 bool qcs_slow(void);
@@ -67,8 +75,13 @@ int qcs_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 bool qcs_wait_for(bool (*pred)(void *), void *arg, qc_duration guard);
 
 /* qcs_join_within: joins t if it finishes within guard (scaled); *done is
- * the thread's own "finished" flag (set last thing). Returns false, leaving
- * the thread running, if it did not. */
+ * the thread's own "finished" flag (raised last thing, qcs_flag_raise).
+ * Returns false, leaving the thread running, if it did not. */
 bool qcs_join_within(pthread_t t, const int *done, qc_duration guard);
+
+/* qcs_flag_raise: sets *flag to 1 (release), for a thread that says it is
+ * done; read with an acquire load (qcs_join_within). Told to helgrind and
+ * drd as what it is: an atomic handoff (harness/annotate.h). */
+void qcs_flag_raise(int *flag);
 
 #endif /* QC_SUITES_SUPPORT_H */

@@ -13,6 +13,9 @@
 #   <prefix>.<short>.memcheck   under valgrind memcheck, label valgrind; only
 #                               with QC_VALGRIND / QUIESCE_VALGRIND on and
 #                               without NO_VALGRIND
+#   <prefix>.<short>.helgrind   under valgrind helgrind (data races, lock
+#                               order), label helgrind; only with QC_HELGRIND
+#                               / QUIESCE_HELGRIND on and without NO_VALGRIND
 #   <prefix>.<short>.faketime   under libfaketime with FAKETIME=<spec>,
 #                               label faketime; only when FAKETIME is given
 # <short> is <name> without a leading "check_", <prefix> is
@@ -28,12 +31,36 @@ endif()
 if(NOT DEFINED QUIESCE_SUPPRESSIONS)
   set(QUIESCE_SUPPRESSIONS ${CMAKE_CURRENT_LIST_DIR}/quiesce.supp)
 endif()
+if(NOT DEFINED QUIESCE_HELGRIND_SUPPRESSIONS)
+  set(QUIESCE_HELGRIND_SUPPRESSIONS
+      ${CMAKE_CURRENT_LIST_DIR}/quiesce-helgrind.supp)
+endif()
 set(QUIESCE_VALGRIND OFF CACHE BOOL
     "Register a valgrind memcheck variant of every quiesce_add_check_suite()")
+set(QUIESCE_HELGRIND OFF CACHE BOOL
+    "Register a valgrind helgrind variant of every quiesce_add_check_suite()")
 set(QUIESCE_FAKETIME_LIBRARY
     /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 CACHE FILEPATH
     "libfaketime (multi-threaded build) preloaded by the faketime variants")
 find_program(QUIESCE_VALGRIND_EXECUTABLE valgrind)
+
+# _quiesce_valgrind_test(<test> <tool> <labels> <timeout> <exe> <opts>...):
+# registers <test>.<tool>, <exe> under valgrind's <tool> in Check's fork mode
+# (children traced), failing on any error the tool reports or when no check
+# ran. Everything runs ~20x slower under valgrind, hence the multipliers;
+# QC_THREAD_STACK keeps thread stacks small, since valgrind has no option
+# for the pthread default and tests with many threads exhaust its address
+# space otherwise.
+function(_quiesce_valgrind_test test tool labels timeout exe)
+  add_test(NAME ${test}.${tool}
+    COMMAND ${QUIESCE_VALGRIND_EXECUTABLE} --tool=${tool}
+      --error-exitcode=99 --trace-children=yes --child-silent-after-fork=no
+      --num-callers=30 --gen-suppressions=all ${ARGN} ${exe})
+  set_tests_properties(${test}.${tool} PROPERTIES
+    LABELS "${labels}" TIMEOUT ${timeout}
+    ENVIRONMENT "CK_FORK=yes;QC_TIME_MULTIPLIER=20;CK_TIMEOUT_MULTIPLIER=20;QC_THREAD_STACK=262144"
+    FAIL_REGULAR_EXPRESSION "Checks: 0,;ERROR SUMMARY: [1-9]")
+endfunction()
 
 function(quiesce_add_check_suite name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "STATIC;NO_VALGRIND"
@@ -77,6 +104,7 @@ function(quiesce_add_check_suite name)
 
   set(unit_labels unit ${arg_LABELS})
   set(vg_labels valgrind ${arg_LABELS})
+  set(hg_labels helgrind ${arg_LABELS})
   set(ft_labels faketime ${arg_LABELS})
 
   set(env CK_FORK=yes)
@@ -89,33 +117,40 @@ function(quiesce_add_check_suite name)
     LABELS "${unit_labels}" TIMEOUT ${arg_TIMEOUT}
     ENVIRONMENT "${env}" FAIL_REGULAR_EXPRESSION "${fail_regex}")
 
-  if((QC_VALGRIND OR QUIESCE_VALGRIND) AND NOT arg_NO_VALGRIND)
-    if(NOT QUIESCE_VALGRIND_EXECUTABLE)
-      message(FATAL_ERROR "quiesce_add_check_suite(${name}): valgrind not "
-                          "found (Debian package 'valgrind')")
+  set(want_memcheck FALSE)
+  set(want_helgrind FALSE)
+  if(NOT arg_NO_VALGRIND)
+    if(QC_VALGRIND OR QUIESCE_VALGRIND)
+      set(want_memcheck TRUE)
     endif()
-    # Everything runs ~20x slower under memcheck; the cap keeps one hung
-    # suite from eating CI's time budget.
-    math(EXPR vg_timeout "${arg_TIMEOUT} * 20")
-    if(vg_timeout GREATER 600)
-      set(vg_timeout 600)
+    if(QC_HELGRIND OR QUIESCE_HELGRIND)
+      set(want_helgrind TRUE)
     endif()
-    add_test(NAME ${test}.memcheck
-      COMMAND ${QUIESCE_VALGRIND_EXECUTABLE} --tool=memcheck
-        --error-exitcode=99 --leak-check=full
-        --show-leak-kinds=definite,indirect,possible
-        --errors-for-leak-kinds=definite,indirect,possible
-        --trace-children=yes --child-silent-after-fork=no --track-fds=no
-        --num-callers=30 --gen-suppressions=all
-        --suppressions=${QUIESCE_SUPPRESSIONS}
-        $<TARGET_FILE:${name}>)
-    # QC_THREAD_STACK keeps thread stacks small: valgrind has no option for
-    # the pthread default, and tests with many threads exhaust its address
-    # space otherwise.
-    set_tests_properties(${test}.memcheck PROPERTIES
-      LABELS "${vg_labels}" TIMEOUT ${vg_timeout}
-      ENVIRONMENT "CK_FORK=yes;QC_TIME_MULTIPLIER=20;CK_TIMEOUT_MULTIPLIER=20;QC_THREAD_STACK=262144"
-      FAIL_REGULAR_EXPRESSION "${fail_regex};ERROR SUMMARY: [1-9]")
+  endif()
+  if((want_memcheck OR want_helgrind) AND NOT QUIESCE_VALGRIND_EXECUTABLE)
+    message(FATAL_ERROR "quiesce_add_check_suite(${name}): valgrind not "
+                        "found (Debian package 'valgrind')")
+  endif()
+  # Everything runs ~20x slower under valgrind; the cap keeps one hung
+  # suite from eating CI's time budget.
+  math(EXPR vg_timeout "${arg_TIMEOUT} * 20")
+  if(vg_timeout GREATER 600)
+    set(vg_timeout 600)
+  endif()
+  if(want_memcheck)
+    _quiesce_valgrind_test(${test} memcheck "${vg_labels}" ${vg_timeout}
+      $<TARGET_FILE:${name}>
+      --leak-check=full --show-leak-kinds=definite,indirect,possible
+      --errors-for-leak-kinds=definite,indirect,possible --track-fds=no
+      --suppressions=${QUIESCE_SUPPRESSIONS})
+  endif()
+  # helgrind sees quiesce's own locks and atomic handoffs through the
+  # library's annotations (harness/annotate.h, built with QC_ANNOTATE); a
+  # race in the code under test, or in the test, is an error.
+  if(want_helgrind)
+    _quiesce_valgrind_test(${test} helgrind "${hg_labels}" ${vg_timeout}
+      $<TARGET_FILE:${name}>
+      --suppressions=${QUIESCE_HELGRIND_SUPPRESSIONS})
   endif()
 
   # A sanitized binary must have its runtime first in LD_PRELOAD, so the
