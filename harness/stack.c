@@ -1,6 +1,6 @@
 /*
- * stack.c: another thread's stack, captured by signal, and symbols for
- * reports through elfutils libdwfl (see stack.h).
+ * stack.c: another thread's stack, captured by signal (see stack.h); the
+ * symbols for reports are sym.c's.
  *
  * Capture protocol. One capture at a time (capture_mu). The requester
  * publishes the target tid in slot_tid, then moves slot_state IDLE -> ASKED
@@ -21,22 +21,14 @@
  * gettid and futex. With glibc >= 2.35 and GCC 12's libgcc, unwinding finds
  * FDEs through _dl_find_object, which takes no lock.
  *
- * Symbolizer. One cached Dwfl for the process (sym_mu), built lazily from
- * /proc/<pid>/maps, rebuilt when the pid changes (a forked child), and
- * re-reported when the dynamic loader's load/unload counters moved since
- * (dlopen, dlclose) or, once per call, when an address lies outside every
- * module (an ELF file mapped by other means). Separate debug files are looked
- * up by build id on the local disk only: a test harness must never wait on
- * debuginfod's network.
  *
- * Lock order: capture_mu and sym_mu are leaves, never held together.
+ * Lock order: capture_mu is a leaf; the symbolizer (sym.c) has its own.
  */
-#include <dwarf.h>
-#include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <link.h>
 #include <execinfo.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,6 +41,7 @@
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
+#include "alloc.h"
 #include "annotate.h"
 #include "census_impl.h"
 #include "futex.h"
@@ -182,7 +175,6 @@ static void capture_handler(int sig, siginfo_t *si, void *uc)
  * symbolization some other thread was in the middle of will never finish,
  * so their locks and the slot start afresh. The Dwfl is dropped (leaked)
  * only when its lock was held, since it may be half-updated. */
-static void sym_after_fork_child(void);
 
 static void capture_after_fork_child(void)
 {
@@ -190,7 +182,7 @@ static void capture_after_fork_child(void)
 	memcpy(&capture_mu, &fresh, sizeof fresh);
 	atomic_store(&slot_state, SLOT_IDLE);
 	atomic_store(&slot_tid, 0);
-	sym_after_fork_child();
+	qc__sym_after_fork_child();
 }
 
 int qc__stack_init(int sig)
@@ -414,335 +406,4 @@ out:
 	e = pthread_mutex_unlock(&capture_mu);
 	QC_ASSERT(e == 0);
 	return n;
-}
-
-/* ------------------------------------------------------------ symbols */
-
-static pthread_mutex_t sym_mu = MUTEX_INIT;
-static Dwfl *sym_dwfl;		     /* sym_mu */
-static pid_t sym_pid;		     /* the process sym_dwfl describes */
-static unsigned long long sym_loads; /* dlpi_adds + dlpi_subs reported */
-static bool sym_atexit;		     /* qc__stack_shutdown registered */
-
-/* Separate debug files by build id under the local debug directories
- * only (Debian's -dbgsym packages); never debuginfod. */
-static const Dwfl_Callbacks sym_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_build_id_find_debuginfo,
-};
-
-static void sym_after_fork_child(void)
-{
-	if (pthread_mutex_trylock(&sym_mu) == 0) {
-		pthread_mutex_unlock(&sym_mu);
-		return;
-	}
-	pthread_mutex_t fresh = MUTEX_INIT;
-	memcpy(&sym_mu, &fresh, sizeof fresh);
-	sym_dwfl = NULL; /* possibly half-updated: leaked on purpose */
-}
-
-static void sym_lock(void)
-{
-	int e = pthread_mutex_lock(&sym_mu);
-	QC_ASSERT(e == 0);
-}
-
-static void sym_unlock(void)
-{
-	int e = pthread_mutex_unlock(&sym_mu);
-	QC_ASSERT(e == 0);
-}
-
-static int count_loads_cb(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	unsigned long long *n = arg;
-	if (size >=
-	    offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
-		*n = info->dlpi_adds + info->dlpi_subs;
-	return 1; /* the counters are the same in every entry */
-}
-
-/* How many times the dynamic loader has loaded or unloaded an object:
- * when it changes, the module list is stale. */
-static unsigned long long count_loads(void)
-{
-	unsigned long long n = 0;
-	dl_iterate_phdr(count_loads_cb, &n);
-	return n;
-}
-
-/* (Re)reports the process's mappings. Modules reported again keep their
- * cached data; those gone (dlclose'd) are dropped. */
-static int sym_report(Dwfl *d)
-{
-	sym_loads = count_loads();
-	dwfl_report_begin(d);
-	int e = dwfl_linux_proc_report(d, getpid());
-	if (dwfl_report_end(d, NULL, NULL) != 0 && e == 0)
-		e = EIO;
-	return e;
-}
-
-/* The cached Dwfl (under sym_mu), built on first use; NULL if libdwfl
- * cannot describe this process. */
-static Dwfl *sym_get(void)
-{
-	pid_t pid = getpid();
-	if (sym_dwfl && sym_pid != pid) {
-		dwfl_end(sym_dwfl);
-		sym_dwfl = NULL;
-	}
-	if (sym_dwfl) {
-		/* A stale list can credit a new library's addresses to an
-		 * old neighbour, so refresh as soon as the loader moved. */
-		if (count_loads() != sym_loads)
-			(void)sym_report(sym_dwfl);
-		return sym_dwfl;
-	}
-	Dwfl *d = dwfl_begin(&sym_callbacks);
-	if (!d)
-		return NULL;
-	if (sym_report(d) != 0) {
-		dwfl_end(d);
-		return NULL;
-	}
-	sym_dwfl = d;
-	sym_pid = pid;
-	if (!sym_atexit && atexit(qc__stack_shutdown) == 0)
-		sym_atexit = true;
-	return d;
-}
-
-/* What one address resolves to. Strings point into the Dwfl (valid while
- * sym_mu is held and the Dwfl is not refreshed). */
-struct sym {
-	const char *func; /* symbol, or NULL */
-	const char *file; /* source basename, or NULL */
-	const char *path; /* source path as in the debug info, or NULL */
-	int line;
-	const char *mod; /* module basename, or NULL outside every module */
-	uintptr_t off;	 /* module-relative offset of the address */
-};
-
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-	return s ? s + 1 : path;
-}
-
-/* Looks up addr (exact: as is; else as a return address, addr - 1). May
- * re-report the mappings once per *refreshed. Under sym_mu. */
-static void sym_lookup(Dwfl *d, uintptr_t addr, bool exact, bool *refreshed,
-		       struct sym *s)
-{
-	memset(s, 0, sizeof *s);
-	Dwarf_Addr look = exact || addr == 0 ? addr : addr - 1;
-	Dwfl_Module *m = dwfl_addrmodule(d, look);
-	if (!m && !*refreshed) {
-		*refreshed = true;
-		(void)sym_report(d);
-		m = dwfl_addrmodule(d, look);
-	}
-	if (!m)
-		return;
-	const char *modname =
-	    dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-	s->mod = modname ? base_name(modname) : "?";
-	s->func = dwfl_module_addrname(m, look);
-	Dwfl_Line *l = dwfl_module_getsrc(m, look);
-	if (l) {
-		int line = 0;
-		const char *f = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-		if (f && line > 0) {
-			s->file = base_name(f);
-			s->path = f;
-			s->line = line;
-		}
-	}
-	Dwarf_Addr rel = look;
-	if (dwfl_module_relocate_address(m, &rel) < 0)
-		rel = look;
-	s->off = (uintptr_t)rel + (uintptr_t)(addr - look);
-}
-
-/* Appends frame a's line, numbered i. Under sym_mu. */
-static void format_frame(const struct sym *s, uintptr_t a, int i, qc__buf *out,
-			 const char *indent)
-{
-	if (s->func && s->file)
-		qc__buf_printf(out, "%s#%d %s  %s:%d\n", indent, i, s->func,
-			       s->file, s->line);
-	else if (s->func)
-		qc__buf_printf(out, "%s#%d %s (%s)\n", indent, i, s->func,
-			       s->mod);
-	else if (s->mod && s->file)
-		qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "  %s:%d\n", indent,
-			       i, s->mod, s->off, s->file, s->line);
-	else if (s->mod)
-		qc__buf_printf(out, "%s#%d %s+0x%" PRIxPTR "\n", indent, i,
-			       s->mod, s->off);
-	else
-		qc__buf_printf(out, "%s#%d 0x%" PRIxPTR "\n", indent, i, a);
-}
-
-static bool starts_with(const char *s, const char *prefix)
-{
-	return s && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Whether a frame is quiesce's own code: its source lies beside this file
- * (any link: static, shared, installed), or, without line information, it
- * is in libquiesce or bears the library's qc_ prefix. */
-static bool frame_is_quiesce(const struct sym *s)
-{
-	static const char here[] = __FILE__;
-	const char *slash = strrchr(here, '/');
-	size_t dir = slash ? (size_t)(slash - here) + 1 : 0;
-	if (s->path && dir && strncmp(s->path, here, dir) == 0)
-		return true;
-	return starts_with(s->mod, "libquiesce") || starts_with(s->func, "qc_");
-}
-
-/* The C library, the loader, the unwinder and the sanitizer runtimes: what
- * lies between a blocked thread's pc and the call it made. */
-static bool frame_is_system(const struct sym *s)
-{
-	static const char *const mods[] = {
-	    "libc.so",	"libpthread", "ld-linux",   "linux-vdso", "libgcc_s",
-	    "libasan",	"libtsan",    "liblsan",    "libubsan",	  "libm.so",
-	    "librt.so", "vgpreload",  "libfaketime"};
-	for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++)
-		if (starts_with(s->mod, mods[i]))
-			return true;
-	return false;
-}
-
-/* Where a thread's own code ends: the frames that start a thread or the
- * process. */
-static bool frame_is_start(const struct sym *s)
-{
-	static const char *const fns[] = {
-	    "start_thread",	      "__clone3",	   "__clone", "clone",
-	    "__libc_start_call_main", "__libc_start_main", "_start"};
-	for (size_t i = 0; s->func && i < sizeof fns / sizeof fns[0]; i++)
-		if (strcmp(s->func, fns[i]) == 0)
-			return true;
-	return false;
-}
-
-void qc__stack_format(void *const *frames, int n, qc__buf *out,
-		      const char *indent)
-{
-	if (!out || !frames || n <= 0)
-		return;
-	if (!indent)
-		indent = "";
-	sym_lock();
-	Dwfl *d = sym_get();
-	bool refreshed = false;
-	for (int i = 0; i < n; i++) {
-		uintptr_t a = (uintptr_t)frames[i];
-		struct sym s;
-		if (d)
-			sym_lookup(d, a, i == 0, &refreshed, &s);
-		else
-			memset(&s, 0, sizeof s);
-		format_frame(&s, a, i, out, indent);
-	}
-	sym_unlock();
-}
-
-void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
-			   const char *indent)
-{
-	if (!out || !frames || n <= 0)
-		return;
-	const char *full = getenv("QC_STACK_FULL");
-	sym_lock();
-	Dwfl *d = sym_get();
-	if (!d || (full && *full && strcmp(full, "0") != 0)) {
-		sym_unlock();
-		qc__stack_format(frames, n, out, indent);
-		return;
-	}
-	if (!indent)
-		indent = "";
-	bool refreshed = false;
-	struct sym s;
-	/* From the top: the libc and quiesce frames above the quiesce call
-	 * the thread made; it shows as frame #0. */
-	int first = 0;
-	for (int i = 0; i < n; i++) {
-		sym_lookup(d, (uintptr_t)frames[i], i == 0, &refreshed, &s);
-		if (frame_is_quiesce(&s))
-			first = i;
-		else if (!frame_is_system(&s))
-			break;
-	}
-	for (int i = first, k = 0; i < n; i++, k++) {
-		uintptr_t a = (uintptr_t)frames[i];
-		sym_lookup(d, a, i == 0, &refreshed, &s);
-		/* Below the thread's own code: quiesce's trampolines, then
-		 * the C library's thread start. */
-		if (i > first && (frame_is_quiesce(&s) || frame_is_start(&s)))
-			break;
-		format_frame(&s, a, k, out, indent);
-	}
-	sym_unlock();
-}
-
-void qc__symbolize_fn(const void *fn, char *out, size_t n)
-{
-	if (!out || n == 0)
-		return;
-	uintptr_t a = (uintptr_t)fn;
-	sym_lock();
-	Dwfl *d = sym_get();
-	bool refreshed = false;
-	struct sym s;
-	if (d && a)
-		sym_lookup(d, a, true, &refreshed, &s);
-	else
-		memset(&s, 0, sizeof s);
-	if (s.func && s.file)
-		snprintf(out, n, "%s (%s:%d)", s.func, s.file, s.line);
-	else if (s.func)
-		snprintf(out, n, "%s (%s)", s.func, s.mod);
-	else if (s.mod)
-		snprintf(out, n, "%s+0x%" PRIxPTR, s.mod, s.off);
-	else
-		snprintf(out, n, "0x%" PRIxPTR, a);
-	sym_unlock();
-}
-
-bool qc__symbol_name(const void *addr, char *out, size_t n)
-{
-	if (!out || n == 0 || !addr)
-		return false;
-	bool found = false;
-	sym_lock();
-	Dwfl *d = sym_get();
-	bool refreshed = false;
-	struct sym s;
-	if (d) {
-		sym_lookup(d, (uintptr_t)addr, true, &refreshed, &s);
-		if (s.func) {
-			snprintf(out, n, "%s", s.func);
-			found = true;
-		}
-	}
-	sym_unlock();
-	return found;
-}
-
-void qc__stack_shutdown(void)
-{
-	sym_lock();
-	/* In a forked child this frees the child's copy: fine. */
-	if (sym_dwfl)
-		dwfl_end(sym_dwfl);
-	sym_dwfl = NULL;
-	sym_atexit = false;
-	sym_unlock();
 }

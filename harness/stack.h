@@ -1,6 +1,7 @@
 /*
- * stack.h: capturing another thread's user stack, and turning addresses into
- * "function  file.c:line" for reports (never installed).
+ * stack.h: capturing another thread's user stack (stack.c), and turning
+ * addresses into "function  file.c:line" for reports (sym.c). Never
+ * installed.
  *
  * Capture: the requester sends the thread a signal (tgkill); the signal's
  * handler records the interrupted stack with backtrace() into one shared
@@ -10,7 +11,9 @@
  *
  * Symbols: elfutils libdwfl over the process's own mappings, cached across
  * calls and refreshed when an address falls outside every known module (a
- * library dlopen'ed since).
+ * library dlopen'ed since). With debug information, functions inlined at
+ * an address are named too (the innermost first, as addr2line -i does):
+ * optimised code (-O2 -g) inlines most small static functions.
  *
  * Thread safety: every function is thread-safe. qc__stack_capture blocks at
  * most its timeout (plus, rarely, a second timeout while a late handler
@@ -74,6 +77,12 @@ int qc__stack_capture(pid_t tid, void **frames, int max, qc_duration timeout);
  *   "<indent>#1 read (libc.so.6)\n"    a symbol without line information,
  *   "<indent>#2 libfoo.so+0x1a2b\n"    no symbol (module-relative offset),
  *   "<indent>#3 0x7f0011223344\n"      outside every module.
+ * A frame whose address lies in inlined code gets one line per function,
+ * numbered on: the innermost at the address's line, then each function it
+ * was inlined into at the line of that call, marked, and last the real
+ * function:
+ *   "<indent>#0 step  compute.c:32 (inlined)\n"
+ *   "<indent>#1 compute  compute.c:41\n"
  * frames[0] is looked up as an exact pc, the others as return addresses
  * (pc - 1, so a call at the end of a function is not credited to the next
  * line or function). indent may be NULL (""). Thread safety: safe.
@@ -87,6 +96,9 @@ void qc__stack_format(void *const *frames, int n, qc__buf *out,
  * an interposed nanosleep) becomes frame #0, with the C library and quiesce
  * frames above it left out, and the frames below the thread's own code
  * (quiesce's trampolines, start_thread, clone, __libc_start_main) are cut.
+ * The quiesce call shows as the function the code called, without
+ * quiesce's helpers inlined into it; the code's own inlined functions are
+ * shown as qc__stack_format does.
  * A stack that is not in quiesce starts at its pc as before. QC_STACK_FULL=1
  * in the environment keeps every frame (to debug quiesce itself).
  * Thread safety: safe.
@@ -95,20 +107,32 @@ void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
 			   const char *indent);
 
 /*
- * qc__symbolize_fn: names a function by its entry address, for a start
- * routine: "query_backend (aggregator.c:41)", "name (libc.so.6)" without
- * line information, "libname.so+0xoff" without a symbol, "0x..." outside
- * every module. Always NUL-terminates out (size n > 0). Thread safety: safe.
+ * qc__symbolize_fn: names the function at fn: "query_backend
+ * (aggregator.c:41)", "name (libc.so.6)" without line information,
+ * "libname.so+0xoff" without a symbol, "0x..." outside every module. An
+ * entry address (a start routine) names its own function, at the line of
+ * its first instruction (or, when that is inlined code, of the call to
+ * it); any other address (a creation site's pc - 1) names the innermost
+ * function inlined there, at the address's own line. Always NUL-terminates
+ * out (size n > 0). Thread safety: safe.
  */
 void qc__symbolize_fn(const void *fn, char *out, size_t n);
 
 /*
- * qc__symbol_name: the bare symbol name of the function containing addr
- * ("query_backend"), for allow-lists such as qc_h_ignore. Returns true and
+ * qc__symbol_name: the bare name of the function containing addr
+ * ("query_backend"), for allow-lists such as qc_h_ignore: the function
+ * qc__symbolize_fn names (an entry address's own). Returns true and
  * writes out (NUL-terminated, truncated to n - 1) when a symbol is known;
  * false, leaving out alone, otherwise. Thread safety: safe.
  */
 bool qc__symbol_name(const void *addr, char *out, size_t n);
+
+/*
+ * qc__sym_after_fork_child: in a forked child, drops the symbolizer's lock
+ * and cache that another thread may have held mid-update (sym.c; called
+ * from the capture's atfork child handler).
+ */
+void qc__sym_after_fork_child(void);
 
 /*
  * qc__stack_shutdown: frees the cached symbolizer (registered with atexit on

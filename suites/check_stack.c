@@ -268,17 +268,133 @@ static NOINLINE int capture_own(void **frames, int max)
 	return n;
 }
 
+/* Captures the calling thread's stack through capture (capture_own or
+ * capture_outer) into frames[QC_STACK_MAX], and formats it into text.
+ * Returns the number of frames. */
+static int capture_format(int (*capture)(void **, int), void **frames,
+			  qc__buf *text)
+{
+	int n = capture(frames, QC_STACK_MAX);
+	ck_assert_int_gt(n, 1);
+	qc__stack_format(frames, n, text, "");
+	return n;
+}
+
 START_TEST(test_stack_capture_own_thread)
 {
 	void *frames[QC_STACK_MAX];
-	int n = capture_own(frames, QC_STACK_MAX);
-	ck_assert_int_gt(n, 1);
 	qc__buf text = QC_BUF_INIT;
-	qc__stack_format(frames, n, &text, "");
+	capture_format(capture_own, frames, &text);
 	ck_assert_msg(
 	    strstr(qc__buf_str(&text), "#0 capture_own  check_stack.c:"),
 	    "capture_own is not #0 in:\n%s", qc__buf_str(&text));
 	qc__buf_free(&text);
+}
+END_TEST
+
+/* Functions inlined into their caller, in every build (always_inline
+ * inlines at -O0 too): a capture from the innermost must name it, then
+ * the one it is inlined into, then the real function, each at the line
+ * of its call, as addr2line -i does. The nop after the capture keeps the
+ * return address inside the inlined code. */
+static int inner_capture_line, inner_call_line, outer_call_line;
+
+static inline __attribute__((always_inline)) int capture_inner(void **frames,
+							       int max)
+{
+	inner_capture_line = __LINE__ + 1;
+	int n = qc__stack_capture(own_tid(), frames, max, CAPTURE_TIMEOUT);
+	__asm__ volatile("nop" ::: "memory");
+	return n;
+}
+
+static inline __attribute__((always_inline)) int capture_middle(void **frames,
+								int max)
+{
+	inner_call_line = __LINE__ + 1;
+	int n = capture_inner(frames, max);
+	__asm__ volatile("nop" ::: "memory");
+	return n;
+}
+
+static NOINLINE int capture_outer(void **frames, int max)
+{
+	outer_call_line = __LINE__ + 1;
+	int n = capture_middle(frames, max);
+	__asm__ volatile("nop" ::: "memory");
+	return n;
+}
+
+/* Function pointer to object pointer, without ISO C's complaint. */
+static const void *capture_fn_addr(int (*fn)(void **, int))
+{
+	const void *p;
+	memcpy(&p, &fn, sizeof p);
+	return p;
+}
+
+START_TEST(test_stack_format_names_inlined_functions)
+{
+	void *frames[QC_STACK_MAX];
+	qc__buf text = QC_BUF_INIT;
+	int n = capture_format(capture_outer, frames, &text);
+	const char *out = qc__buf_str(&text);
+	ck_assert_msg(strncmp(out, "#0 capture_inner  check_stack.c:", 32) == 0,
+		      "capture_inner is not #0 in:\n%s", out);
+	const char *nl = strchr(out, '\n');
+	ck_assert_msg(nl && strncmp(nl - 10, " (inlined)", 10) == 0,
+		      "#0 is not marked inlined in:\n%s", out);
+	char want[128];
+	snprintf(want, sizeof want,
+		 "\n#1 capture_middle  check_stack.c:%d (inlined)\n"
+		 "#2 capture_outer  check_stack.c:%d\n",
+		 inner_call_line, outer_call_line);
+	ck_assert_msg(strstr(out, want), "no\n%s\nin:\n%s", want + 1, out);
+	/* The frames below keep counting on. */
+	ck_assert_msg(strstr(out, "\n#3 "), "no #3 in:\n%s", out);
+	qc__buf_free(&text);
+
+	/* A report's stack shows the same chain. */
+	qc__stack_format_user(frames, n, &text, "  ");
+	out = qc__buf_str(&text);
+	ck_assert_msg(strncmp(out, "  #0 capture_inner  check_stack.c:", 34) ==
+			  0,
+		      "capture_inner is not #0 in:\n%s", out);
+	snprintf(want, sizeof want,
+		 "\n  #1 capture_middle  check_stack.c:%d (inlined)\n"
+		 "  #2 capture_outer  check_stack.c:%d\n",
+		 inner_call_line, outer_call_line);
+	ck_assert_msg(strstr(out, want), "no\n%s\nin:\n%s", want + 1, out);
+	qc__buf_free(&text);
+}
+END_TEST
+
+/* A creation site is a return address minus one through
+ * qc__symbolize_fn: it must name the innermost inlined function, at the
+ * line of the call. */
+START_TEST(test_stack_symbolize_fn_names_inlined_function)
+{
+	void *frames[QC_STACK_MAX];
+	int n = capture_outer(frames, QC_STACK_MAX);
+	ck_assert_int_gt(n, 1);
+	char out[256], want[64];
+	qc__symbolize_fn((const char *)frames[0] - 1, out, sizeof out);
+	snprintf(want, sizeof want, "capture_inner (check_stack.c:%d)",
+		 inner_capture_line);
+	ck_assert_msg(strcmp(out, want) == 0, "got '%s', want '%s'", out, want);
+	char name[64];
+	ck_assert(
+	    qc__symbol_name((const char *)frames[0] - 1, name, sizeof name));
+	ck_assert_str_eq(name, "capture_inner");
+
+	/* An entry address (a start routine) names the function itself,
+	 * even where its first instruction is inlined code. */
+	qc__symbolize_fn(capture_fn_addr(capture_outer), out, sizeof out);
+	ck_assert_msg(strncmp(out, "capture_outer (check_stack.c:", 29) == 0,
+		      "got '%s'", out);
+	ck_assert(
+	    qc__symbol_name(capture_fn_addr(capture_outer), name, sizeof name));
+	ck_assert_str_eq(name, "capture_outer");
 }
 END_TEST
 
@@ -500,6 +616,7 @@ static Suite *stack_suite(void)
 	tcase_add_test(tc, test_stack_capture_gone_thread_fails);
 	tcase_add_test(tc, test_stack_capture_bad_arguments_fail);
 	tcase_add_test(tc, test_stack_capture_own_thread);
+	tcase_add_test(tc, test_stack_format_names_inlined_functions);
 	tcase_add_test(tc, test_stack_capture_max_cuts_the_stack);
 	tcase_add_test(tc, test_stack_capture_concurrent_requests_serialize);
 	tcase_add_test(tc, test_stack_init_rejects_bad_signals);
@@ -509,6 +626,7 @@ static Suite *stack_suite(void)
 	tc = tcase_create("symbols");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stack_symbolize_fn_names_static_function);
+	tcase_add_test(tc, test_stack_symbolize_fn_names_inlined_function);
 	tcase_add_test(tc, test_stack_symbolize_fn_truncates_and_terminates);
 	tcase_add_test(tc, test_stack_symbolize_fn_libc_without_lines);
 	tcase_add_test(tc, test_stack_format_unknown_addresses);
