@@ -346,7 +346,7 @@ int qc_clock_free(qc_clock *c)
 	if (!c->is_virtual)
 		return EINVAL;
 	qc__clock_lock(c);
-	bool busy = atomic_load(&c->live) > 0 || c->nheap > 0;
+	bool busy = qc__clock_live(c) > 0 || c->nheap > 0;
 	qc__clock_unlock(c);
 	if (busy)
 		return EBUSY;
@@ -437,5 +437,5 @@ size_t qc_clock_timers(const qc_clock *c)
 
 size_t qc_clock_live_contexts(const qc_clock *c)
 {
-	return c ? atomic_load(&c->live) : 0;
+	return c ? qc__clock_live(c) : 0;
 }

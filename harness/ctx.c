@@ -373,7 +373,7 @@ static void ctx_free(qc_ctx *ctx)
 	} else {
 		QC_ANN_HAPPENS_AFTER(&ctx->flags);
 	}
-	atomic_fetch_sub_explicit(&c->live, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->freed, 1, memory_order_release);
 	ext_free(ctx->ext);
 #ifdef QC_DEBUG
 	memset(ctx, QC_POISON, sizeof *ctx);
@@ -524,7 +524,10 @@ static qc_ctx *derive(qc_ctx *parent, enum qc__kind kind, qc_time deadline,
 	if (parent->kind != QC_KIND_ROOT)
 		atomic_fetch_add_explicit(&parent->refs, 1,
 					  memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->live, 1, memory_order_relaxed);
+	/* Under the clock lock, the only writers of made: no locked add. */
+	atomic_store_explicit(
+	    &c->made, atomic_load_explicit(&c->made, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
 	qc__clock_unlock(c);
 	if (atomic_load_explicit(&qc__h_live, memory_order_relaxed))
 		qc__h_note_derive(parent, ctx);
