@@ -13,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 cmake --install "${QC_CONSUMER_BUILD:-build/dev}" --prefix "$work/prefix" >/dev/null
 
 echo "== consumer: find_package(quiesce)"
+# Reports name file:line of the user's code only when it has debug info.
 cmake -S tools/consumer -B "$work/cmake" -G Ninja \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DCMAKE_PREFIX_PATH="$work/prefix" -DQUIESCE_VALGRIND=ON >/dev/null
 cmake --build "$work/cmake" >/dev/null
 ctest --test-dir "$work/cmake" --output-on-failure
@@ -21,7 +23,13 @@ ctest --test-dir "$work/cmake" --output-on-failure
 echo "== consumer: pkg-config quiesce-check"
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/lib/x86_64-linux-gnu/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -D_GNU_SOURCE -o "$work/check_worker_pc" tools/consumer/check_worker.c \
+cc -std=c11 -g -D_GNU_SOURCE -o "$work/check_worker_pc" tools/consumer/check_worker.c \
 	$(pkg-config --cflags --libs quiesce-check) -Wl,-rpath,"$work/prefix/lib"
 CK_FORK=yes "$work/check_worker_pc"
-echo "consumer: find_package and pkg-config builds passed"
+
+echo "== consumer: pkg-config, built by clang -O2 -g"
+clang -std=c11 -O2 -g -D_GNU_SOURCE -o "$work/check_worker_clang" \
+	tools/consumer/check_worker.c \
+	$(pkg-config --cflags --libs quiesce-check) -Wl,-rpath,"$work/prefix/lib"
+CK_FORK=yes "$work/check_worker_clang"
+echo "consumer: find_package, pkg-config and clang builds passed"

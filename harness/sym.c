@@ -392,10 +392,24 @@ static bool function_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *out)
  * the whole CU to find them, as dwarf_getscopes_die does: milliseconds in
  * a large CU.) Leaves s alone without debug information or inlining.
  * Under sym_mu. */
+/* The CU that holds address look of m, or NULL. libdw finds it through
+ * .debug_aranges, which clang does not emit by default: then every CU's
+ * own ranges are asked in turn (slower, but only for such modules). */
+static Dwarf_Die *cu_at(Dwfl_Module *m, Dwarf_Addr look, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = dwfl_module_addrdie(m, look, bias);
+	if (cu)
+		return cu;
+	while ((cu = dwfl_module_nextcu(m, cu, bias)) != NULL)
+		if (dwarf_haspc(cu, look - *bias) > 0)
+			return cu;
+	return NULL;
+}
+
 static void sym_inlines(Dwfl_Module *m, Dwarf_Addr look, struct sym *s)
 {
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = dwfl_module_addrdie(m, look, &bias);
+	Dwarf_Die *cu = cu_at(m, look, &bias);
 	if (!cu)
 		return;
 	Dwarf_Die fn[SCOPE_MAX], at, next;
@@ -458,15 +472,23 @@ static void sym_lookup(Dwfl *d, uintptr_t addr, bool exact, bool *refreshed,
 	    dwfl_module_addrinfo(m, look, &symoff, &elfsym, NULL, NULL, NULL);
 	s->entry = s->symbol && symoff == 0;
 	s->lv[0].func = s->symbol;
+	const char *f = NULL;
+	int line = 0;
 	Dwfl_Line *l = dwfl_module_getsrc(m, look);
 	if (l) {
-		int line = 0;
-		const char *f = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-		if (f && line > 0) {
-			s->lv[0].file = base_name(f);
-			s->lv[0].path = f;
-			s->lv[0].line = line;
-		}
+		f = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+	} else {
+		/* No .debug_aranges (clang): the CU's own line table. */
+		Dwarf_Addr bias;
+		Dwarf_Die *cu = cu_at(m, look, &bias);
+		Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, look - bias) : NULL;
+		if (dl && (f = dwarf_linesrc(dl, NULL, NULL)) != NULL)
+			(void)dwarf_lineno(dl, &line);
+	}
+	if (f && line > 0) {
+		s->lv[0].file = base_name(f);
+		s->lv[0].path = f;
+		s->lv[0].line = line;
 	}
 	sym_inlines(m, look, s);
 	Dwarf_Addr rel = look;

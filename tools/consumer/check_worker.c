@@ -5,6 +5,8 @@
  * once through find_package and once through pkg-config.
  */
 #include <errno.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <quiesce/check.h>
 #include <quiesce/quiesce.h>
@@ -34,12 +36,45 @@ START_TEST(test_worker_stops_on_cancel)
 }
 END_TEST
 
+/* The bug: a read() that cancellation cannot end. */
+static int blocked_reader(qc_ctx *ctx, void *arg)
+{
+	(void)ctx;
+	char c;
+	return (int)read(*(int *)arg, &c, 1);
+}
+
+/* The report names the user's own code with file and line, whichever
+ * compiler built it with debug info (ci/consumer.sh builds this with gcc
+ * and with clang, whose default DWARF has no .debug_aranges). */
+START_TEST(test_report_names_the_users_code)
+{
+	qc_h *h = qc_test_h();
+	static int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(
+	    qc_h_spawn(h, qc_h_ctx(h), "reader", blocked_reader, &fds[0]), 0);
+	qc_h_cancel(h);
+	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), ETIMEDOUT);
+	const char *r = qc_h_report(h);
+	ck_assert_msg(
+	    strstr(r, "start routine blocked_reader (check_worker.c:"), "%s",
+	    r);
+	ck_assert_msg(strstr(r, "created at check_worker.c:"), "%s", r);
+	ck_assert_int_eq(write(fds[1], "x", 1), 1);
+	qc_ck_assert_quiet(h, QC_SECOND);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
 static Suite *worker_suite(void)
 {
 	Suite *s = suite_create("worker");
 	TCase *tc = tcase_create("cancel");
 	qc_tcase_use_harness(tc, NULL);
 	tcase_add_test(tc, test_worker_stops_on_cancel);
+	tcase_add_test(tc, test_report_names_the_users_code);
 	suite_add_tcase(s, tc);
 	return s;
 }
