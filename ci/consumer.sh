@@ -6,7 +6,6 @@
 # Called by ci/test.sh after the dev preset is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
