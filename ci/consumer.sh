@@ -27,6 +27,7 @@ cc -std=c11 -g -D_GNU_SOURCE -o "$work/check_worker_pc" tools/consumer/check_wor
 CK_FORK=yes "$work/check_worker_pc"
 
 echo "== consumer: pkg-config, built by clang -O2 -g"
+# shellcheck disable=SC2046 # pkg-config's flags are words
 clang -std=c11 -O2 -g -D_GNU_SOURCE -o "$work/check_worker_clang" \
 	tools/consumer/check_worker.c \
 	$(pkg-config --cflags --libs quiesce-check) -Wl,-rpath,"$work/prefix/lib"
