@@ -433,11 +433,19 @@ static void hint(const qc__tsnap *s, char kind, const char *call,
 		    call[0] ? call : "a system call");
 		break;
 	case 'x':
-		qc__buf_puts(out,
-			     "  hint: a plain pthread_cond_wait, "
-			     "pthread_mutex_lock, pthread_join or sem_wait "
-			     "cannot see a context; use qc_cond_wait(ctx, "
-			     "...) or a qc_chan, and cancel the context\n");
+		if (strcmp(call, "futex") != 0)
+			qc__buf_printf(out,
+				       "  hint: %s() cannot see a context; use "
+				       "qc_cond_wait(ctx, ...) or a qc_chan, "
+				       "and cancel the context\n",
+				       call);
+		else
+			qc__buf_puts(out,
+				     "  hint: a plain pthread_cond_wait, "
+				     "pthread_mutex_lock, pthread_join or "
+				     "sem_wait cannot see a context; use "
+				     "qc_cond_wait(ctx, ...) or a qc_chan, and "
+				     "cancel the context\n");
 		break;
 	case 's':
 		qc__buf_puts(out, "  hint: a sleep outside quiesce cannot see "
@@ -501,20 +509,41 @@ static void hint(const qc__tsnap *s, char kind, const char *call,
 	}
 }
 
-static void stack_of(const qc_h *h, pid_t tid, qc__buf *out)
+/* Captures thread tid's stack into frames (QC_STACK_MAX); returns the
+ * count, 0 when stacks are off, -1 when the capture failed. */
+static int capture(const qc_h *h, pid_t tid, void **frames)
 {
 	if (!h->stacks_ok || tid <= 0)
-		return;
-	void *frames[QC_STACK_MAX];
+		return 0;
 	int n = qc__stack_capture(tid, frames, QC_STACK_MAX,
 				  200 * QC_MILLISECOND * h->multiplier);
-	if (n <= 0) {
+	return n > 0 ? n : -1;
+}
+
+static void stack_lines(void *const *frames, int n, qc__buf *out)
+{
+	if (n < 0) {
 		qc__buf_puts(out, "  stack: unavailable (the thread blocks the "
 				  "capture signal, or did not answer)\n");
-		return;
+	} else if (n > 0) {
+		qc__buf_puts(out, "  stack:\n");
+		qc__stack_format_user(frames, n, out, "    ");
 	}
-	qc__buf_puts(out, "  stack:\n");
-	qc__stack_format_user(frames, n, out, "    ");
+}
+
+/* A thread blocked in a futex: its state line (in st, read from /proc
+ * before the capture signal disturbed it) names the libc call it made,
+ * which the hint then names too. */
+static void name_futex_call(void *const *frames, int n, qc__buf *st, char *call,
+			    size_t ncall)
+{
+	char fn[64];
+	if (n <= 0 || !qc__stack_libc_call(frames, n, fn, sizeof fn) ||
+	    st->len == 0 || st->s[st->len - 1] != '\n')
+		return;
+	st->s[--st->len] = '\0';
+	qc__buf_printf(st, " (in %s)\n", fn);
+	snprintf(call, ncall, "%s", fn);
 }
 
 /* One line about a surviving thread past the first QC_REPORT_FULL. */
@@ -688,11 +717,18 @@ void qc__h_build_quiet_report(qc_h *h, int verdict, enum qc__why why,
 		}
 		full++;
 		char kind, call[64];
+		qc__buf st = QC_BUF_INIT;
+		void *frames[QC_STACK_MAX];
 		qc__buf_puts(out, "\n");
 		qc__h_describe_thread(h, &s[i], out);
-		thread_state(h, &s[i], out, &kind, call, sizeof call);
+		thread_state(h, &s[i], &st, &kind, call, sizeof call);
+		int nf = capture(h, s[i].tid, frames);
+		if (kind == 'x')
+			name_futex_call(frames, nf, &st, call, sizeof call);
+		qc__buf_puts(out, qc__buf_str(&st));
+		qc__buf_free(&st);
 		qc__h_describe_ctx(h, &s[i], out);
-		stack_of(h, s[i].tid, out);
+		stack_lines(frames, nf, out);
 		hint(&s[i], kind, call, why, out);
 	}
 	if (brief > QC_REPORT_BRIEF)

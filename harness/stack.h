@@ -92,15 +92,16 @@ void qc__stack_format(void *const *frames, int n, qc__buf *out,
 
 /*
  * qc__stack_format_user: qc__stack_format for a report, showing the code
- * under test's frames only: the quiesce call the thread is in (qc_wait, or
- * an interposed nanosleep) becomes frame #0, with the C library and quiesce
+ * under test's frames only: the call the thread's code made into quiesce
+ * (qc_wait, or an interposed nanosleep) or, failing that, into the C
+ * library (read, pthread_cond_wait@@GLIBC_2.3.2) becomes frame #0, with the
  * frames above it left out, and the frames below the thread's own code
  * (quiesce's trampolines, start_thread, clone, __libc_start_main) are cut.
- * The quiesce call shows as the function the code called, without
- * quiesce's helpers inlined into it; the code's own inlined functions are
- * shown as qc__stack_format does.
- * A stack that is not in quiesce starts at its pc as before. QC_STACK_FULL=1
- * in the environment keeps every frame (to debug quiesce itself).
+ * That call shows as the function the code called, without the helpers
+ * inlined into it; the code's own inlined functions are shown as
+ * qc__stack_format does. A thread running its own code starts at its pc.
+ * QC_STACK_FULL=1 in the environment keeps every frame (to debug quiesce
+ * or the C library).
  * Thread safety: safe.
  */
 void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
@@ -126,6 +127,18 @@ void qc__symbolize_fn(const void *fn, char *out, size_t n);
  * false, leaving out alone, otherwise. Thread safety: safe.
  */
 bool qc__symbol_name(const void *addr, char *out, size_t n);
+
+/*
+ * qc__stack_libc_call: the C library function a blocked thread called, from
+ * its captured stack: the outermost of the system-library frames on top
+ * (pthread_cond_wait for a stack of __futex_abstimed_wait_common,
+ * pthread_cond_wait@@GLIBC_2.3.2, user code), without version suffix or
+ * leading underscores, into out (NUL-terminated). Returns false when the
+ * top frame is not in a system library, or no frame below the library's
+ * shows the call was made (a one-frame stack); out may then be written.
+ * Thread safety: safe.
+ */
+bool qc__stack_libc_call(void *const *frames, int n, char *out, size_t len);
 
 /*
  * qc__sym_after_fork_child: in a forked child, drops the symbolizer's lock

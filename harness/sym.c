@@ -632,16 +632,24 @@ void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
 		indent = "";
 	bool refreshed = false;
 	struct sym s;
-	/* From the top: the libc and quiesce frames above the quiesce call
-	 * the thread made; it shows as frame #0. */
-	int first = 0;
+	/* From the top: the libc and quiesce frames above the call the
+	 * thread's own code made (into quiesce, else into the C library);
+	 * that call shows as frame #0. */
+	int first = 0, last_system = -1;
+	bool in_quiesce = false;
 	for (int i = 0; i < n; i++) {
 		sym_lookup(d, (uintptr_t)frames[i], i == 0, &refreshed, &s);
-		if (frame_is_quiesce(&s))
+		if (frame_is_quiesce(&s)) {
 			first = i;
-		else if (!frame_is_system(&s))
+			in_quiesce = true;
+		} else if (frame_is_system(&s)) {
+			last_system = i;
+		} else {
 			break;
+		}
 	}
+	if (!in_quiesce && last_system >= 0)
+		first = last_system;
 	for (int i = first, k = 0; i < n; i++) {
 		uintptr_t a = (uintptr_t)frames[i];
 		sym_lookup(d, a, i == 0, &refreshed, &s);
@@ -649,12 +657,47 @@ void qc__stack_format_user(void *const *frames, int n, qc__buf *out,
 		 * the C library's thread start. */
 		if (i > first && (frame_is_quiesce(&s) || frame_is_start(&s)))
 			break;
-		/* In the quiesce call, only the function the code called:
-		 * not quiesce's own helpers inlined into it. */
-		int from = i == first && frame_is_quiesce(&s) ? s.n - 1 : 0;
+		/* In the quiesce or libc call, only the function the code
+		 * called: not the helpers inlined into it. */
+		int from = i == first && (in_quiesce || last_system >= 0)
+			       ? s.n - 1
+			       : 0;
 		k += format_frame(&s, a, from, k, out, indent);
 	}
 	sym_unlock();
+}
+
+bool qc__stack_libc_call(void *const *frames, int n, char *out, size_t len)
+{
+	if (!frames || n <= 0 || !out || len == 0)
+		return false;
+	sym_lock();
+	Dwfl *d = sym_get();
+	bool refreshed = false, found = false, below = false;
+	struct sym s;
+	for (int i = 0; d && i < n; i++) {
+		sym_lookup(d, (uintptr_t)frames[i], i == 0, &refreshed, &s);
+		if (!frame_is_system(&s) || frame_is_quiesce(&s)) {
+			below = true;
+			break;
+		}
+		if (!s.symbol)
+			continue;
+		/* "pthread_cond_wait@@GLIBC_2.3.2", "___pthread_mutex_lock",
+		 * "__GI___lll_lock_wait": the name a caller would write. */
+		const char *nm = s.symbol;
+		if (strncmp(nm, "__GI_", 5) == 0)
+			nm += 5;
+		while (*nm == '_')
+			nm++;
+		size_t at = strcspn(nm, "@");
+		snprintf(out, len, "%.*s", (int)at, nm);
+		found = at > 0;
+	}
+	sym_unlock();
+	/* Only a call seen made from the thread's own code is named: a
+	 * one-frame stack (/proc, under TSan) ends inside the library. */
+	return found && below;
 }
 
 void qc__symbolize_fn(const void *fn, char *out, size_t n)
