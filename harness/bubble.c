@@ -210,7 +210,9 @@ static guard guard_start(const qc_h *h)
 		probe = 10 * QC_MILLISECOND; /* a few scheduler ticks */
 	if (probe > 250 * QC_MILLISECOND)
 		probe = 250 * QC_MILLISECOND;
-	qc_duration cap = h->guard * QC_GUARD_STRETCH;
+	qc_duration cap = h->guard > INT64_MAX / QC_GUARD_STRETCH
+			      ? INT64_MAX
+			      : h->guard * QC_GUARD_STRETCH;
 	if (cap < QC_GUARD_STRETCH_MIN)
 		cap = QC_GUARD_STRETCH_MIN;
 	return (guard){.end = qc_time_add(now, h->guard),

@@ -300,6 +300,19 @@ START_TEST(test_guard_stretches_for_a_thread_starved_of_cpu)
 }
 END_TEST
 
+/* A guard of "forever" is accepted, and its stretch cap saturates (no
+ * overflow for UBSan to catch). */
+START_TEST(test_guard_forever_is_accepted)
+{
+	qc_h_opts o = {.guard = QC_TIME_NEVER};
+	qc_h *h = qc_h_new(&o);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(qc_h_settle(h), 0);
+	ck_assert_int_eq(qc_h_expect_quiet(h, QC_SECOND), 0);
+	ck_assert_int_eq(qc_h_free(h), 0);
+}
+END_TEST
+
 static Suite *guard_suite(void)
 {
 	Suite *s = suite_create("guard");
@@ -312,6 +325,7 @@ static Suite *guard_suite(void)
 	tcase_add_test(tc, test_guard_real_clock_follows_the_process_clock);
 	tcase_add_test(tc, test_guard_intercept_time_is_exact_or_refused);
 	tcase_add_test(tc, test_guard_stretches_for_a_thread_starved_of_cpu);
+	tcase_add_test(tc, test_guard_forever_is_accepted);
 	suite_add_tcase(s, tc);
 	return s;
 }
