@@ -36,6 +36,14 @@
 #define QC_UNLIKELY(x) (x)
 #endif
 
+/* QC_MUTEX_INIT: the library's own pthread mutexes; debug builds check
+ * every lock and unlock. */
+#ifdef QC_DEBUG
+#define QC_MUTEX_INIT PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP
+#else
+#define QC_MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+#endif
+
 /* QC_ASSERT: a broken internal invariant; always on, it names the line. */
 #define QC_ASSERT(cond) \
 	((cond) ? (void)0 : qc__assert_fail(#cond, __FILE__, __LINE__))

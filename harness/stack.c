@@ -50,20 +50,13 @@
 
 /* ------------------------------------------------------------ capture */
 
-/* Debug builds check every lock and unlock. */
-#ifdef QC_DEBUG
-#define MUTEX_INIT PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP
-#else
-#define MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
-#endif
-
 enum { SLOT_IDLE, SLOT_ASKED, SLOT_BUSY, SLOT_DONE };
 
 /* Frames the handler records beyond QC_STACK_MAX: its own and the signal
  * trampoline's, dropped afterwards. */
 #define SLOT_EXTRA 8
 
-static pthread_mutex_t capture_mu = MUTEX_INIT;
+static pthread_mutex_t capture_mu = QC_MUTEX_INIT;
 static _Atomic uint32_t slot_state; /* futex word; SLOT_* */
 static _Atomic pid_t slot_tid;	    /* the thread asked */
 static void *slot_frames[QC_STACK_MAX];
@@ -71,7 +64,7 @@ static int slot_n; /* published by slot_state DONE (release) */
 
 /* Guards installation (init_mu): which signals carry our handler, the
  * actions they had before, and the signal captures use. */
-static pthread_mutex_t init_mu = MUTEX_INIT;
+static pthread_mutex_t init_mu = QC_MUTEX_INIT;
 static struct sigaction old_actions[_NSIG];
 static _Atomic unsigned char installed[_NSIG]; /* read by the handler */
 static _Atomic int capture_sig;		       /* 0: none installed */
@@ -178,7 +171,7 @@ static void capture_handler(int sig, siginfo_t *si, void *uc)
 
 static void capture_after_fork_child(void)
 {
-	pthread_mutex_t fresh = MUTEX_INIT;
+	pthread_mutex_t fresh = QC_MUTEX_INIT;
 	memcpy(&capture_mu, &fresh, sizeof fresh);
 	atomic_store(&slot_state, SLOT_IDLE);
 	atomic_store(&slot_tid, 0);

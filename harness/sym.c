@@ -31,14 +31,7 @@
 #include "internal.h"
 #include "stack.h"
 
-/* Debug builds check every lock and unlock. */
-#ifdef QC_DEBUG
-#define MUTEX_INIT PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP
-#else
-#define MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
-#endif
-
-static pthread_mutex_t sym_mu = MUTEX_INIT;
+static pthread_mutex_t sym_mu = QC_MUTEX_INIT;
 static Dwfl *sym_dwfl;		     /* sym_mu */
 static pid_t sym_pid;		     /* the process sym_dwfl describes */
 static unsigned long long sym_loads; /* dlpi_adds + dlpi_subs reported */
@@ -88,7 +81,7 @@ void qc__sym_after_fork_child(void)
 		pthread_mutex_unlock(&sym_mu);
 		return;
 	}
-	pthread_mutex_t fresh = MUTEX_INIT;
+	pthread_mutex_t fresh = QC_MUTEX_INIT;
 	memcpy(&sym_mu, &fresh, sizeof fresh);
 	sym_dwfl = NULL; /* possibly half-updated: leaked on purpose */
 	cu_cache_drop(false);
@@ -385,9 +378,9 @@ static bool function_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *out)
 }
 
 /* Splits s's single level into the chain of inlined functions at look
- * (a module address), from the debug information: the function-like
- * scopes that contain look, from the out-of-line function down to the
- * innermost inlined instance. (dwarf_getscopes is no help here: from an
+ * (a module address, in cu with bias), from the debug information: the
+ * function-like scopes that contain look, from the out-of-line function down to
+ * the innermost inlined instance. (dwarf_getscopes is no help here: from an
  * inlined instance it climbs to the abstract definition's scopes, walking
  * the whole CU to find them, as dwarf_getscopes_die does: milliseconds in
  * a large CU.) Leaves s alone without debug information or inlining.
@@ -406,12 +399,9 @@ static Dwarf_Die *cu_at(Dwfl_Module *m, Dwarf_Addr look, Dwarf_Addr *bias)
 	return NULL;
 }
 
-static void sym_inlines(Dwfl_Module *m, Dwarf_Addr look, struct sym *s)
+static void sym_inlines(Dwarf_Die *cu, Dwarf_Addr bias, Dwarf_Addr look,
+			struct sym *s)
 {
-	Dwarf_Addr bias;
-	Dwarf_Die *cu = cu_at(m, look, &bias);
-	if (!cu)
-		return;
 	Dwarf_Die fn[SCOPE_MAX], at, next;
 	if (!function_at(cu, look - bias, &fn[0]))
 		return;
@@ -472,25 +462,21 @@ static void sym_lookup(Dwfl *d, uintptr_t addr, bool exact, bool *refreshed,
 	    dwfl_module_addrinfo(m, look, &symoff, &elfsym, NULL, NULL, NULL);
 	s->entry = s->symbol && symoff == 0;
 	s->lv[0].func = s->symbol;
-	const char *f = NULL;
+	/* The CU once, for the line and the inline chain: the line from its
+	 * own table (dwfl_module_getsrc would look the CU up again, and
+	 * finds none without .debug_aranges). */
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cu = cu_at(m, look, &bias);
+	Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, look - bias) : NULL;
+	const char *f = dl ? dwarf_linesrc(dl, NULL, NULL) : NULL;
 	int line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(m, look);
-	if (l) {
-		f = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-	} else {
-		/* No .debug_aranges (clang): the CU's own line table. */
-		Dwarf_Addr bias;
-		Dwarf_Die *cu = cu_at(m, look, &bias);
-		Dwarf_Line *dl = cu ? dwarf_getsrc_die(cu, look - bias) : NULL;
-		if (dl && (f = dwarf_linesrc(dl, NULL, NULL)) != NULL)
-			(void)dwarf_lineno(dl, &line);
-	}
-	if (f && line > 0) {
+	if (f && dwarf_lineno(dl, &line) == 0 && line > 0) {
 		s->lv[0].file = base_name(f);
 		s->lv[0].path = f;
 		s->lv[0].line = line;
 	}
-	sym_inlines(m, look, s);
+	if (cu)
+		sym_inlines(cu, bias, look, s);
 	Dwarf_Addr rel = look;
 	if (dwfl_module_relocate_address(m, &rel) < 0)
 		rel = look;
